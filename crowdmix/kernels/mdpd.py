@@ -1,0 +1,164 @@
+"""Numba kernels for EM in a mixture of discrete product distributions (MDPD).
+
+The data are encoded as in :class:`crowdmix.CrowdAnswers`: samples (tasks) ``s = 0..n-1``, whose
+observed values are the rows ``offsets[s]:offsets[s + 1]`` of ``codes``. A *value code* indexes a
+row of the parameter table ``log_params`` (shape ``(n_codes, c)``): the code of value ``a`` of
+feature ``i`` is ``feature_start[i] + a`` (for crowd answers ``worker * K + label``), and
+``log_params[code, k] = log C_i(a | k)``. Missing values have no code and contribute nothing,
+which marginalises them out.
+
+Every kernel works on one *block* of samples: pass a slice of ``offsets`` (rebased to start at 0)
+and the matching slice of ``codes``; sufficient statistics of blocks add up to those of the whole.
+
+Setting rows of ``log_params`` to zero removes those features from the E-step (used for the
+expert-only E-step of Zhao & Zucker's methods) without another kernel.
+
+Plain-numpy references of each kernel live in :mod:`crowdmix.kernels.reference`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["e_step", "em_pass", "m_step_counts", "default_n_chunks"]
+
+
+def default_n_chunks(n_samples: int) -> int:
+    """Number of independent chunks for the parallel kernels (two per thread, at least one)."""
+    return max(1, min(n_samples, 2 * numba.get_num_threads()))
+
+
+@njit(cache=True, inline="always")
+def _posterior_row(buf, out_row):
+    """Normalise log scores ``buf`` into ``out_row`` with log-sum-exp; return the log normaliser."""
+    c = buf.shape[0]
+    mx = -np.inf
+    for k in range(c):
+        if buf[k] > mx:
+            mx = buf[k]
+    if mx == -np.inf:  # impossible under the model: report it and spread the posterior evenly
+        for k in range(c):
+            out_row[k] = 1.0 / c
+        return -np.inf
+    tot = 0.0
+    for k in range(c):
+        e = np.exp(buf[k] - mx)
+        out_row[k] = e
+        tot += e
+    for k in range(c):
+        out_row[k] /= tot
+    return mx + np.log(tot)
+
+
+@njit(cache=True, parallel=True)
+def e_step(offsets, codes, log_params, log_weights, n_chunks):
+    """Posterior of the latent class per sample, and each sample's log-likelihood.
+
+    Parameters
+    ----------
+    offsets : int64 array (n + 1,)
+    codes : int array (n_values,)
+    log_params : float64 array (n_codes, c)
+    log_weights : float64 array (c,)
+    n_chunks : int
+
+    Returns
+    -------
+    resp : float64 array (n, c)
+        ``q_s(k)``, rows sum to one.
+    sample_loglik : float64 array (n,)
+        ``log sum_k w_k prod_i C_i(x_si | k)``.
+    """
+    n = offsets.shape[0] - 1
+    c = log_weights.shape[0]
+    resp = np.empty((n, c))
+    sample_ll = np.empty(n)
+    size = (n + n_chunks - 1) // n_chunks
+    for b in prange(n_chunks):
+        buf = np.empty(c)
+        for s in range(b * size, min(n, (b + 1) * size)):
+            for k in range(c):
+                buf[k] = log_weights[k]
+            for j in range(offsets[s], offsets[s + 1]):
+                row = codes[j]
+                for k in range(c):
+                    buf[k] += log_params[row, k]
+            sample_ll[s] = _posterior_row(buf, resp[s])
+    return resp, sample_ll
+
+
+@njit(cache=True, parallel=True)
+def m_step_counts(offsets, codes, resp, n_codes, n_chunks):
+    """Expected counts ``N[code, k] = sum_s q_s(k) [x_s has that value]``, shape (n_codes, c)."""
+    n = offsets.shape[0] - 1
+    c = resp.shape[1]
+    parts = np.zeros((n_chunks, n_codes, c))
+    size = (n + n_chunks - 1) // n_chunks
+    for b in prange(n_chunks):
+        part = parts[b]
+        for s in range(b * size, min(n, (b + 1) * size)):
+            for j in range(offsets[s], offsets[s + 1]):
+                row = codes[j]
+                for k in range(c):
+                    part[row, k] += resp[s, k]
+    return _sum_parts(parts)
+
+
+@njit(cache=True)
+def _sum_parts(parts):
+    out = np.zeros(parts.shape[1:])
+    for b in range(parts.shape[0]):
+        out += parts[b]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
+    """One pass over the data: E-step with the given parameters and the M-step statistics.
+
+    Samples with ``clamp[s] >= 0`` have a known class: their posterior is the one-hot vector of
+    that class and their contribution to the log-likelihood is ``log p(x_s, y_s = clamp[s])``.
+
+    Returns
+    -------
+    resp : float64 array (n, c)
+    counts : float64 array (n_codes, c)
+        Expected value counts under ``resp``.
+    loglik : float
+        Sum over samples of the (joint, for clamped samples) log-likelihood.
+    """
+    n = offsets.shape[0] - 1
+    c = log_weights.shape[0]
+    resp = np.empty((n, c))
+    parts = np.zeros((n_chunks, n_codes, c))
+    ll_parts = np.zeros(n_chunks)
+    size = (n + n_chunks - 1) // n_chunks
+    for b in prange(n_chunks):
+        buf = np.empty(c)
+        part = parts[b]
+        ll = 0.0
+        for s in range(b * size, min(n, (b + 1) * size)):
+            for k in range(c):
+                buf[k] = log_weights[k]
+            lo = offsets[s]
+            hi = offsets[s + 1]
+            for j in range(lo, hi):
+                row = codes[j]
+                for k in range(c):
+                    buf[k] += log_params[row, k]
+            known = clamp[s]
+            if known >= 0:
+                ll += buf[known]
+                for k in range(c):
+                    resp[s, k] = 0.0
+                resp[s, known] = 1.0
+            else:
+                ll += _posterior_row(buf, resp[s])
+            for j in range(lo, hi):
+                row = codes[j]
+                for k in range(c):
+                    part[row, k] += resp[s, k]
+        ll_parts[b] = ll
+    return resp, _sum_parts(parts), ll_parts.sum()
