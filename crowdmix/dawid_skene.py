@@ -17,6 +17,8 @@ from .exceptions import ConvergenceWarning, InputError
 
 __all__ = ["DawidSkene", "majority_posteriors", "align_to_majority"]
 
+_INIT_NAMES = ("majority", "random")
+
 
 def majority_posteriors(answers: CrowdAnswers) -> np.ndarray:
     """Soft majority vote: ``q_s(k)`` proportional to the votes for k (uniform without votes)."""
@@ -71,6 +73,8 @@ class DawidSkene(BaseAggregator):
         probabilities away from zero for workers with few answers.
     random_state : int, Generator or None
         Seed for random starts.
+    verbose : int, default=0
+        If positive, print the log-likelihood of every iteration to stderr.
 
     Attributes
     ----------
@@ -121,6 +125,7 @@ class DawidSkene(BaseAggregator):
         tol: float = 1e-4,
         smoothing: float = 0.1,
         random_state: Any = None,
+        verbose: int = 0,
     ):
         self.confusion = confusion
         self.init = init
@@ -129,6 +134,7 @@ class DawidSkene(BaseAggregator):
         self.tol = tol
         self.smoothing = smoothing
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
@@ -165,7 +171,7 @@ class DawidSkene(BaseAggregator):
             if init == "random":
                 return rng.dirichlet(np.ones(ans.n_classes), size=ans.n_tasks), True
             raise InputError(
-                f"init must be 'majority', 'random' or an array of posteriors, got {init!r}"
+                f"init must be one of {_INIT_NAMES} or an array of posteriors, got {init!r}"
             )
         if isinstance(init, pd.DataFrame):
             missing = ans.tasks.difference(init.index)
@@ -198,11 +204,27 @@ class DawidSkene(BaseAggregator):
             resp0, needs_align = self._initial_posteriors(ans, rng, run)
             fit = run_em(
                 ans.offsets, codes, n_codes, resp0, self._m_step(ans), self._penalty(),
-                max_iter=self.max_iter, tol=self.tol, clamp=clamp, **em_kwargs,
+                max_iter=self.max_iter, tol=self.tol, clamp=clamp,
+                callback=self._progress(run) if self.verbose else None, **em_kwargs,
             )
             if best is None or fit.objective > best.objective:
                 best, best_needs_align = fit, needs_align
         return best, best_needs_align
+
+    def _progress(self, run: int):
+        import sys
+        import time
+
+        start = time.perf_counter()
+
+        def report(iteration: int, objective: float) -> None:
+            print(
+                f"{type(self).__name__}: start {run + 1}, iteration {iteration}, "
+                f"log-likelihood per task {objective:.6f} ({time.perf_counter() - start:.1f} s)",
+                file=sys.stderr,
+            )
+
+        return report
 
     # ------------------------------------------------------------------ API
     def fit(self, answers: Any, true_labels: Any = None) -> DawidSkene:
