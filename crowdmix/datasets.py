@@ -264,9 +264,7 @@ def _type_counts(shares: Mapping[str, float], n_workers: int) -> dict[str, int]:
 def _check_confusions(confusions: Any, n_workers: int, n_classes: int) -> np.ndarray:
     conf = np.array(confusions, dtype=float)
     if conf.ndim != 3 or conf.shape[1] != conf.shape[2]:
-        raise InputError(
-            f"confusion matrices must have shape (n_workers, K, K), got {conf.shape}"
-        )
+        raise InputError(f"confusion matrices must have shape (n_workers, K, K), got {conf.shape}")
     if conf.shape != (n_workers, n_classes, n_classes):
         raise InputError(
             f"confusion matrices have shape {conf.shape} but n_workers={n_workers} and "
@@ -350,8 +348,14 @@ def _assign_workers(
             mask = np.ones((stop - start, n_workers), dtype=bool)
         else:
             keys = rng.standard_exponential((stop - start, n_workers)) * inv[None, :]
-            ranks = np.argsort(keys, axis=1, kind="stable")
-            mask = np.arange(n_workers)[None, :] < m[:, None]
+            top = int(m.max())
+            if top < n_workers:  # only the `top` smallest keys matter: partition, then sort
+                cand = np.argpartition(keys, top - 1, axis=1)[:, :top]
+            else:
+                cand = np.broadcast_to(np.arange(n_workers), keys.shape)
+            order = np.argsort(np.take_along_axis(keys, cand, axis=1), axis=1, kind="stable")
+            ranks = np.take_along_axis(cand, order, axis=1)
+            mask = np.arange(top)[None, :] < m[:, None]
             # Put every task's chosen workers in increasing worker order.
             chosen = np.sort(np.where(mask, ranks, n_workers), axis=1)
         worker_parts.append(chosen[mask])
@@ -587,9 +591,7 @@ def make_crowd(
         seq = list(worker_types)
         if seq and all(isinstance(t, str) for t in seq):
             if len(seq) != n_workers:
-                raise InputError(
-                    f"worker_types lists {len(seq)} types but n_workers={n_workers}"
-                )
+                raise InputError(f"worker_types lists {len(seq)} types but n_workers={n_workers}")
             unknown = sorted(set(seq) - set(WORKER_TYPES))
             if unknown:
                 raise InputError(
@@ -798,7 +800,9 @@ def list_crowd_benchmarks(root: str | os.PathLike[str] | None = None) -> list[st
         If no data folder can be found.
     """
     base = _find_root(root)
-    return sorted(child.name for child in base.iterdir() if child.is_dir() and _is_benchmark_dir(child))
+    return sorted(
+        child.name for child in base.iterdir() if child.is_dir() and _is_benchmark_dir(child)
+    )
 
 
 def load_crowd_benchmark(name: str, root: str | os.PathLike[str] | None = None) -> CrowdBenchmark:

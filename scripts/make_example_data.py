@@ -85,9 +85,12 @@ def _readme(crowd: CrowdData, labels: pd.DataFrame, truth: pd.DataFrame) -> str:
     mv = 100.0 * majority_vote_expected_error(labels, truth_series)
     class_counts = truth["label"].value_counts().reindex(list(LABEL_NAMES), fill_value=0)
     types = pd.Series(crowd.worker_types, index=crowd.worker_ids)
-    accuracy = (labels.merge(truth, on="task", suffixes=("", "_true"))
-                .assign(ok=lambda d: d["label"] == d["label_true"])
-                .groupby("worker")["ok"].mean())
+    accuracy = (
+        labels.merge(truth, on="task", suffixes=("", "_true"))
+        .assign(ok=lambda d: d["label"] == d["label_true"])
+        .groupby("worker")["ok"]
+        .mean()
+    )
     type_lines = []
     for kind in ("expert", "average", "biased", "spammer"):
         ids = types.index[types == kind].tolist()
@@ -101,14 +104,14 @@ generated too. Do not edit these files by hand: change the script and regenerate
 
 | file | content |
 |---|---|
-| `{LABELS_FILE}` | `task,worker,label`: {len(labels):,} answers by {labels['worker'].nunique()} annotators to {labels['task'].nunique():,} tasks |
+| `{LABELS_FILE}` | `task,worker,label`: {len(labels):,} answers by {labels["worker"].nunique()} annotators to {labels["task"].nunique():,} tasks |
 | `{TRUTH_FILE}` | `task,label`: the true label of every task |
 
 - Tasks `t0001` to `t{N_TASKS:04d}`; annotators `w01` to `w{N_ANNOTATORS:02d}`.
-- Labels: {len(LABEL_NAMES)} classes named {', '.join(f'`{n}`' for n in LABEL_NAMES)}
+- Labels: {len(LABEL_NAMES)} classes named {", ".join(f"`{n}`" for n in LABEL_NAMES)}
   (simulated as integers {names}).
-- True classes drawn with prior {', '.join(f'{n} {p:.2f}' for n, p in zip(LABEL_NAMES, CLASS_PRIOR, strict=True))};
-  realised counts: {', '.join(f'{n} {c}' for n, c in class_counts.items())}.
+- True classes drawn with prior {", ".join(f"{n} {p:.2f}" for n, p in zip(LABEL_NAMES, CLASS_PRIOR, strict=True))};
+  realised counts: {", ".join(f"{n} {c}" for n, c in class_counts.items())}.
 - Each task has {ANSWERS_PER_TASK[0]} to {ANSWERS_PER_TASK[1]} answers (uniform) from distinct
   annotators (observed: {per_task.min()} to {per_task.max()}, mean {per_task.mean():.2f}).
   Annotators are picked with lognormal(0, {ACTIVITY_SIGMA}) activity weights, so some answer much
