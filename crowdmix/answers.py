@@ -33,8 +33,12 @@ Duplicates = Literal["error", "first", "last"]
 _DUPLICATE_CHOICES = ("error", "first", "last")
 
 
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _describe(value: Any) -> str:
-    return repr(value.item() if isinstance(value, np.generic) else value)
+    return repr(_scalar(value))
 
 
 def _factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index]:
@@ -257,7 +261,7 @@ class CrowdAnswers:
                 row = first if _row_names is None else _row_names[first]
                 unknown = pd.unique(y[bad])[:5]
                 raise InputError(
-                    f"{_where} {_names[2]!r} holds label(s) {[_describe(u) for u in unknown]} not in "
+                    f"{_where} {_names[2]!r} holds label(s) {[_scalar(u) for u in unknown]} not in "
                     f"the given classes {list(class_index)!r} (first at row {row}); "
                     f"add them to classes or fix the labels"
                 )
