@@ -75,6 +75,14 @@ class DawidSkene(BaseAggregator):
         Seed for random starts.
     verbose : int, default=0
         If positive, print the log-likelihood of every iteration to stderr.
+    experts : None, int, float, list of worker IDs or "auto", default=None
+        Learn from the experts (Zhao & Zucker 2017): the E-step uses only the expert workers,
+        the M-step still estimates every worker's confusion matrix, and tasks that no expert
+        answered are labelled by a final E-step over all workers (never dropped). ``None``:
+        every worker is an expert (plain EM). An int N: the top N workers by pairwise mutual
+        information (:func:`crowdmix.rank_workers`); a float in (0, 1]: that share of the
+        workers; a list: these workers; ``"auto"``: N chosen without ground truth by
+        :func:`crowdmix.experts.select_n_experts` (see docs/worker-ranking.md).
 
     Attributes
     ----------
@@ -99,6 +107,11 @@ class DawidSkene(BaseAggregator):
         Per-task penalised log-likelihood at each iteration of the kept run (never decreases).
     n_iter_ : int
     converged_ : bool
+    experts_ : list or None
+        Worker IDs used in the E-step, in rank order (``None`` when ``experts=None``).
+    experts_info_ : dict or None
+        Why these experts: the rule, the chosen N, the ranking (scores) and, for ``"auto"``,
+        the criterion values over the candidate N.
 
     References
     ----------
@@ -126,6 +139,7 @@ class DawidSkene(BaseAggregator):
         smoothing: float = 0.1,
         random_state: Any = None,
         verbose: int = 0,
+        experts: Any = None,
     ):
         self.confusion = confusion
         self.init = init
@@ -135,6 +149,7 @@ class DawidSkene(BaseAggregator):
         self.smoothing = smoothing
         self.random_state = random_state
         self.verbose = verbose
+        self.experts = experts
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
@@ -197,7 +212,7 @@ class DawidSkene(BaseAggregator):
         """Run EM from every start and keep the best; returns the fit and whether it needs aligning."""
         rng = np.random.default_rng(self.random_state)
         best, best_needs_align = None, False
-        n_runs = self.n_init if self.init == "random" else 1
+        n_runs = self.n_init if isinstance(self.init, str) and self.init == "random" else 1
         codes = ans.value_codes
         n_codes = ans.n_workers * ans.n_classes
         for run in range(n_runs):
@@ -244,7 +259,16 @@ class DawidSkene(BaseAggregator):
         self._check_params()
         ans = self._encode(answers)
         clamp = clamp_codes(ans, true_labels)
-        fit, needs_align = self._fit_em(ans, clamp)
+        if self.experts is None:
+            fit, needs_align = self._fit_em(ans, clamp)
+            self.experts_, self.experts_info_ = None, None
+        else:
+            from .experts import complete_posteriors, expert_mask, resolve_experts
+
+            codes, self.experts_info_ = resolve_experts(ans, self.experts, estimator=self)
+            self.experts_ = list(ans.workers.take(codes))
+            fit, needs_align = self._fit_em(ans, clamp, e_step_rows=expert_mask(ans, codes))
+            complete_posteriors(ans, fit, codes, clamp)
         self._finish(ans, fit, needs_align and not (clamp >= 0).any())
         return self
 
