@@ -93,8 +93,8 @@ def test_permuting_rows_tasks_and_workers_permutes_results(seed, perm_seed):
     base = DawidSkene().fit(data.answers)
     shuffled = data.answers.sample(frac=1.0, random_state=perm_seed)
     # rename tasks and workers with a random bijection (changes their internal order)
-    tmap = dict(zip(data.truth.index, rng.permutation(len(data.truth)).astype(str)))
-    wmap = {w: f"x{v}" for w, v in zip(data.worker_ids, rng.permutation(len(data.worker_ids)))}
+    tmap = dict(zip(data.truth.index, rng.permutation(len(data.truth)).astype(str), strict=True))
+    wmap = {w: f"x{v}" for w, v in zip(data.worker_ids, rng.permutation(len(data.worker_ids)), strict=True)}
     renamed = shuffled.assign(task=shuffled["task"].map(tmap), worker=shuffled["worker"].map(wmap))
     other = DawidSkene().fit(renamed)
     back = other.proba_.rename(index={v: k for k, v in tmap.items()}).loc[base.proba_.index]

@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
+from crowdmix.answers import as_answers
 from crowdmix.confusion import confusion_m_step
 from crowdmix.datasets import make_crowd
-from crowdmix.em import FeatureLayout, dirichlet_penalty, normalize_columns, normalize_weights, run_em
-from crowdmix.answers import as_answers
+from crowdmix.em import (
+    FeatureLayout,
+    dirichlet_penalty,
+    normalize_columns,
+    normalize_weights,
+    run_em,
+)
 
 
 def crowd(seed=0, n_tasks=300, n_workers=12, k=3):

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..answers import CrowdAnswers
