@@ -1,0 +1,736 @@
+"""Stagewise, expert-driven EM for mixtures of discrete product distributions (Zhao & Zucker).
+
+When a few informative features ("experts": reliable annotators, tuned neurons) are diluted by
+many uninformative ones, EM started from all of them tends to converge to poor optima. Stagewise
+EM starts instead from a single component and no experts, and lets the data nominate experts
+pair by pair through the mutual information that the current model fails to explain
+(ALGORITHMS.md §3):
+
+1. E-step with the experts only: ``q_s(k) ∝ w_k prod_{i in S} C_i(x_si | k)``.
+2. M-step over all features (or, ``partial_m_step=True``, over the experts only).
+3. Residual mutual information of every co-observed pair and component under the weights
+   ``q_s(k)`` (:mod:`crowdmix.kernels.residual_mi`; sparse, never a dense n x m x m tensor).
+4. Pick the pair and component with the largest ``w_k I_k(i, j)`` (or ``I_k(i, j)`` with
+   ``weighted=False``), add both features to the expert set.
+5. While there are fewer than ``c`` components, split the chosen component: two copies with
+   half the weight each, whose columns of the chosen pair move in opposite directions along the
+   most-negative-curvature direction of the pair's residual MI (:func:`split_directions`; for
+   two binary features this is the sign rule of the paper, :func:`binary_split_directions`).
+6. One EM step with the expert-only E-step (:func:`crowdmix.em.run_em` with ``e_step_rows``).
+   Stop when the all-feature log-likelihood gains less than ``tol`` per sample after
+   ``min_steps`` stages, or after ``max_steps``.
+7. Refine with ordinary EM over all features, started from the expert-only posteriors.
+
+The split direction. Splitting component ``k`` into two halves whose columns of features ``i``
+and ``j`` are ``mu_i ± d_i`` and ``mu_j ± d_j`` (``d`` summing to zero) changes the model's joint
+of the pair within ``k`` from ``mu_i mu_j^T`` to ``mu_i mu_j^T + d_i d_j^T``. The residual MI
+left after the split is the relative entropy from the observed joint ``p`` to that model,
+``g(d) = D(p || mu_i mu_j^T + d_i d_j^T)``, which equals ``I_k(i, j)`` at ``d = 0`` with zero
+gradient. Its Hessian there is exactly ``[[0, -R], [-R^T, 0]]`` with ``R[a, b] = p(a, b) /
+(mu_i(a) mu_j(b))``; restricted to directions that keep the columns summing to one
+(``R~ = P_i R P_j``, ``P = I - 11^T / r``), its most negative eigenvalue is ``-sigma_1(R~)`` with
+eigenvector ``(u_1, v_1) / sqrt(2)``: the top singular pair gives *each* feature its own
+direction (the authors' MATLAB used the first feature's direction for both, a bug), and for
+binary features it reduces to the paper's rule (move ``delta`` of probability mass, the second
+feature in the same or the opposite direction by the sign of the residual dependence).
+
+References
+----------
+Zhao, V. and Zucker, S. W. (2015). Stagewise learning for sparse clustering of
+discretely-valued data. arXiv:1506.02975.
+Dawid, A. P. and Skene, A. M. (1979). Maximum likelihood estimation of observer error-rates
+using the EM algorithm. *Applied Statistics* 28(1), 20-28.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .answers import CrowdAnswers
+from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
+from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_accuracy
+from .dawid_skene import align_to_majority
+from .em import (
+    FeatureLayout,
+    dirichlet_penalty,
+    normalize_columns,
+    normalize_weights,
+    posterior,
+    run_em,
+)
+from .exceptions import ConvergenceWarning, InputError
+from .kernels.mdpd import default_n_chunks, m_step_counts
+from .kernels.residual_mi import (
+    balanced_order,
+    feature_samples,
+    pair_mutual_information,
+    pair_structure,
+    pair_tables,
+)
+
+__all__ = [
+    "StagewiseEM",
+    "StagewiseResult",
+    "StageRecord",
+    "stagewise_fit",
+    "residual_mutual_information",
+    "split_hessian",
+    "split_objective",
+    "split_directions",
+    "binary_split_directions",
+    "crowd_m_step",
+    "stagewise_crowd_posteriors",
+]
+
+_LOG_FLOOR = -700.0
+_PROB_FLOOR = 1e-3  # split perturbations keep every probability at least this large
+
+MStep = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+# --------------------------------------------------------------------------------------------
+# Split directions
+# --------------------------------------------------------------------------------------------
+
+
+def _marginals(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p = np.asarray(joint, dtype=float)
+    p = p / p.sum()
+    return p, p.sum(axis=1), p.sum(axis=0)
+
+
+def split_objective(joint: np.ndarray, d_i: np.ndarray, d_j: np.ndarray) -> float:
+    """Residual MI of a pair left after splitting its component along ``(d_i, d_j)``.
+
+    ``D(p || mu_i mu_j^T + d_i d_j^T)`` where ``p`` is the pair's joint (normalised) and
+    ``mu_i``, ``mu_j`` its marginals; equals the pair's mutual information at ``d = 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([[0.4, 0.1], [0.1, 0.4]])
+    >>> round(split_objective(p, np.zeros(2), np.zeros(2)), 4)  # = I(x_i; x_j)
+    0.1927
+    >>> d = np.sqrt(0.15) * np.array([1.0, -1.0])  # a split that explains the dependence
+    >>> abs(split_objective(p, d, d)) < 1e-12
+    True
+    """
+    p, mu_i, mu_j = _marginals(joint)
+    model = np.outer(mu_i, mu_j) + np.outer(d_i, d_j)
+    nz = p > 0
+    return float(np.sum(p[nz] * np.log(p[nz] / model[nz])))
+
+
+def _projector(r: int) -> np.ndarray:
+    return np.eye(r) - np.full((r, r), 1.0 / r)
+
+
+def split_hessian(joint: np.ndarray) -> np.ndarray:
+    """Analytic Hessian of :func:`split_objective` at ``d = 0``, on the simplex tangent space.
+
+    Parameters
+    ----------
+    joint : ndarray (r_i, r_j)
+        Joint table (counts or probabilities) of the pair within the component to split.
+
+    Returns
+    -------
+    ndarray (r_i + r_j, r_i + r_j)
+        ``P [[0, -R], [-R^T, 0]] P`` with ``R = p / (mu_i mu_j^T)`` and ``P`` the projector onto
+        directions summing to zero within each feature.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = split_hessian(np.array([[40.0, 10.0], [10.0, 40.0]]))
+    >>> float(np.round(np.linalg.eigvalsh(h).min(), 3))  # most negative curvature
+    -1.2
+    """
+    p, mu_i, mu_j = _marginals(joint)
+    ri, rj = p.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.outer(mu_i, mu_j) > 0, p / np.outer(mu_i, mu_j), 0.0)
+    h = np.zeros((ri + rj, ri + rj))
+    h[:ri, ri:] = -ratio
+    h[ri:, :ri] = -ratio.T
+    proj = np.zeros_like(h)
+    proj[:ri, :ri] = _projector(ri)
+    proj[ri:, ri:] = _projector(rj)
+    return proj @ h @ proj
+
+
+def _unit_mass(d: np.ndarray) -> np.ndarray:
+    """Scale a zero-sum direction so that it moves probability mass 1 (half its L1 norm)."""
+    mass = 0.5 * np.abs(d).sum()
+    return d / mass if mass > 0 else d
+
+
+def split_directions(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Most-negative-curvature direction of a pair's residual MI, one direction per feature.
+
+    The top singular pair ``(u, v)`` of ``P_i R P_j`` (see :func:`split_hessian`), each scaled to
+    move one unit of probability mass (``0.5 * |u|_1 = 1``); multiply by ``delta``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d_i, d_j = split_directions(np.array([[40.0, 10.0], [10.0, 40.0]]))
+    >>> bool(np.sign(d_i[0]) == np.sign(d_j[0]))  # positive dependence: same direction
+    True
+    """
+    p, mu_i, mu_j = _marginals(joint)
+    h = split_hessian(p)
+    ri = p.shape[0]
+    rtilde = -h[:ri, ri:]
+    u, s, vt = np.linalg.svd(rtilde)
+    d_i, d_j = u[:, 0], vt[0]
+    if s[0] <= 1e-12:  # no residual dependence: any tangent direction is as good
+        d_i = np.zeros(ri)
+        d_i[:2] = (1.0, -1.0)
+        d_j = np.zeros(p.shape[1])
+        d_j[:2] = (1.0, -1.0)
+    # a deterministic sign: the first feature's largest move is positive
+    if d_i[np.argmax(np.abs(d_i))] < 0:
+        d_i, d_j = -d_i, -d_j
+    return _unit_mass(d_i), _unit_mass(d_j)
+
+
+def binary_split_directions(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's rule for two binary features: mass moves from value 1 to value 0 in the first
+    feature, and in the second in the same direction if the pair's residual dependence is
+    positive (``p00 p11 > p01 p10``), else in the opposite direction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binary_split_directions(np.array([[10.0, 40.0], [40.0, 10.0]]))
+    (array([ 1., -1.]), array([-1.,  1.]))
+    """
+    p = np.asarray(joint, dtype=float)
+    if p.shape != (2, 2):
+        raise InputError(f"the binary split rule needs a 2 x 2 joint table, got shape {p.shape}")
+    sign = 1.0 if p[0, 0] * p[1, 1] - p[0, 1] * p[1, 0] >= 0 else -1.0
+    return np.array([1.0, -1.0]), sign * np.array([1.0, -1.0])
+
+
+def _perturb(log_params: np.ndarray, rows: slice, k: int, new: int, d: np.ndarray, delta: float):
+    """Columns ``k`` and ``new`` of a feature get ``mu + t d`` and ``mu - t d``, ``t <= delta``
+    as large as keeps every probability >= the floor (columns stay distributions)."""
+    mu = np.exp(log_params[rows, k])
+    mu = mu / mu.sum()
+    step = float(delta)
+    moving = np.abs(d) > 0
+    if moving.any():
+        room = (mu[moving] - _PROB_FLOOR) / np.abs(d[moving])
+        step = max(0.0, min(step, float(room.min())))
+    with np.errstate(divide="ignore"):
+        log_params[rows, k] = np.maximum(np.log(mu + step * d), _LOG_FLOOR)
+        log_params[rows, new] = np.maximum(np.log(mu - step * d), _LOG_FLOOR)
+
+
+# --------------------------------------------------------------------------------------------
+# Residual mutual information
+# --------------------------------------------------------------------------------------------
+
+
+class _PairData:
+    """Everything about the data the residual-MI kernels need, computed once per fit."""
+
+    def __init__(self, offsets: np.ndarray, codes: np.ndarray, layout: FeatureLayout):
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.layout = layout
+        fcode = layout.feature_of_code.astype(np.int64)
+        self.feature_of_code = fcode
+        self.value_of_code = (np.arange(layout.n_codes) - layout.start[:-1][fcode]).astype(np.int64)
+        self.sizes = layout.sizes.astype(np.int64)
+        n = len(self.offsets) - 1
+        self.sample_of_value = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.offsets))
+        self.pairs = pair_structure(self.offsets, self.codes, fcode, self.sizes)
+        self.feat_indptr, self.feat_positions = feature_samples(
+            self.offsets, self.codes, fcode, layout.n_features
+        )
+        self.row_order = balanced_order(layout.n_features)
+        self.n_chunks = max(1, min(layout.n_features, default_n_chunks(layout.n_features)))
+
+    def tables(self, resp: np.ndarray) -> np.ndarray:
+        pr = self.pairs
+        return pair_tables(
+            self.offsets, self.codes, self.sample_of_value, self.feature_of_code,
+            self.value_of_code, self.sizes, self.feat_indptr, self.feat_positions,
+            self.row_order, pr.indptr, pr.indices, pr.block_start,
+            np.ascontiguousarray(resp, dtype=np.float64), self.n_chunks,
+        )
+
+    def mutual_information(self, tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pr = self.pairs
+        return pair_mutual_information(tables, pr.first, pr.second, self.sizes, pr.block_start)
+
+    def table(self, tables: np.ndarray, p: int, k: int) -> np.ndarray:
+        pr = self.pairs
+        ri, rj = self.sizes[pr.first[p]], self.sizes[pr.second[p]]
+        return tables[pr.block_start[p]:pr.block_start[p + 1], k].reshape(ri, rj)
+
+
+def residual_mutual_information(
+    offsets: np.ndarray, codes: np.ndarray, layout: FeatureLayout, resp: np.ndarray
+) -> pd.DataFrame:
+    """Residual conditional mutual information of every co-observed feature pair.
+
+    Parameters
+    ----------
+    offsets, codes
+        Encoded samples (see :mod:`crowdmix.kernels.mdpd`).
+    layout : FeatureLayout
+    resp : ndarray (n, c)
+        Posteriors ``q_s(k)`` (a column of ones gives the plain pairwise mutual information).
+
+    Returns
+    -------
+    DataFrame
+        One row per pair ``i < j`` observed together: ``first``, ``second``, ``overlap`` (number
+        of samples where both are observed), then ``mi_<k>`` (nats) and ``mass_<k>``
+        (``sum_s q_s(k)`` over those samples) for every component.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crowdmix.em import FeatureLayout
+    >>> x = np.array([[0, 0, 1], [1, 1, 0], [0, 0, 0], [1, 1, 1]])  # features 0, 1 agree
+    >>> offsets = np.arange(0, 13, 3)
+    >>> codes = (x + 2 * np.arange(3)).ravel()
+    >>> table = residual_mutual_information(offsets, codes, FeatureLayout.uniform(3, 2),
+    ...                                     np.ones((4, 1)))
+    >>> table.loc[0, ["first", "second"]].tolist(), round(float(table.loc[0, "mi_0"]), 4)
+    ([0, 1], 0.6931)
+    """
+    data = _PairData(offsets, codes, layout)
+    mi, mass = data.mutual_information(data.tables(np.asarray(resp, dtype=float)))
+    pr = data.pairs
+    out = {"first": pr.first, "second": pr.second, "overlap": pr.overlap}
+    for k in range(mi.shape[1]):
+        out[f"mi_{k}"] = mi[:, k]
+    for k in range(mi.shape[1]):
+        out[f"mass_{k}"] = mass[:, k]
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------
+# The stagewise fit
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StageRecord:
+    """One stage of stagewise EM.
+
+    Attributes
+    ----------
+    step : int
+        Stage number (1-based).
+    pair : (int, int)
+        The selected features (``first < second``).
+    component : int
+        The component whose residual MI was largest (the one split, if ``split``).
+    new_experts : tuple of int
+        Features that joined the expert set at this stage (empty if both were experts).
+    split : bool
+        Whether the component was split.
+    n_components : int
+        Number of components after the stage.
+    residual_mi : float
+        ``I_k(i, j)`` of the selected pair and component before the stage (nats).
+    score : float
+        The selection score (``w_k I_k``, or ``I_k`` if unweighted, minus any bias correction).
+    log_likelihood : float
+        Mean all-feature log-likelihood per sample after the stage's EM step.
+    """
+
+    step: int
+    pair: tuple[int, int]
+    component: int
+    new_experts: tuple[int, ...]
+    split: bool
+    n_components: int
+    residual_mi: float
+    score: float
+    log_likelihood: float
+
+
+@dataclass
+class StagewiseResult:
+    """Result of :func:`stagewise_fit`.
+
+    Attributes
+    ----------
+    resp_experts : ndarray (n, c)
+        Posteriors of the stagewise model with the E-step on the experts only (samples where no
+        expert is observed get the all-feature posterior instead of the bare prior).
+    resp_refined : ndarray (n, c) or None
+        Posteriors after refinement with all features (None if ``refine=False``).
+    log_params, log_weights : ndarray
+        Final parameters (refined if refinement ran, else the stagewise ones).
+    stage_log_params, stage_log_weights : ndarray
+        Parameters at the end of the stagewise phase.
+    experts : ndarray of int
+        Expert features in order of entry.
+    history : list of StageRecord
+    initial_log_likelihood : float
+        Mean all-feature log-likelihood of the one-component start.
+    refine_history : ndarray
+        Per-sample penalised log-likelihood of every refinement iteration (never decreasing).
+    stop_reason : str
+        ``"tol"`` (gain below ``tol``), ``"max_steps"`` or ``"no_candidates"`` (no pair left
+        with enough overlap and positive score).
+    refine_converged : bool
+    timings : dict
+        Seconds spent in ``"setup"``, ``"stages"`` and ``"refine"``.
+    """
+
+    resp_experts: np.ndarray
+    resp_refined: np.ndarray | None
+    log_params: np.ndarray
+    log_weights: np.ndarray
+    stage_log_params: np.ndarray
+    stage_log_weights: np.ndarray
+    experts: np.ndarray
+    history: list[StageRecord]
+    initial_log_likelihood: float
+    refine_history: np.ndarray
+    stop_reason: str
+    refine_converged: bool
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def resp(self) -> np.ndarray:
+        """The refined posteriors if available, else the expert-only ones."""
+        return self.resp_refined if self.resp_refined is not None else self.resp_experts
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.history)
+
+    def history_frame(self) -> pd.DataFrame:
+        """The per-stage history as a DataFrame (one row per stage)."""
+        rows = [
+            {
+                "step": r.step, "first": r.pair[0], "second": r.pair[1], "component": r.component,
+                "new_experts": list(r.new_experts), "split": r.split,
+                "n_components": r.n_components, "residual_mi": r.residual_mi, "score": r.score,
+                "log_likelihood": r.log_likelihood,
+            }
+            for r in self.history
+        ]
+        cols = ["step", "first", "second", "component", "new_experts", "split", "n_components",
+                "residual_mi", "score", "log_likelihood"]
+        return pd.DataFrame(rows, columns=cols)
+
+
+def _free_m_step(layout: FeatureLayout, smoothing: float) -> MStep:
+    def m_step(counts: np.ndarray, resp_sum: np.ndarray):
+        return normalize_columns(counts, layout, smoothing), normalize_weights(resp_sum, smoothing)
+
+    return m_step
+
+
+def crowd_m_step(n_workers: int, n_classes: int, smoothing: float, confusion: str = "full") -> MStep:
+    """M-step for crowd answers that works for any number of components up to ``K``.
+
+    With ``K`` components it is :func:`crowdmix.confusion.confusion_m_step`; during the stages
+    with fewer components (not yet square confusion matrices) the columns are free.
+    """
+    layout = FeatureLayout.uniform(n_workers, n_classes)
+    free = _free_m_step(layout, smoothing)
+
+    def m_step(counts: np.ndarray, resp_sum: np.ndarray):
+        if counts.shape[1] != n_classes:
+            return free(counts, resp_sum)
+        probs = confusion_m_step(counts, n_workers, n_classes, smoothing, confusion)
+        with np.errstate(divide="ignore"):
+            log_params = np.maximum(np.log(probs.reshape(n_workers * n_classes, n_classes)), _LOG_FLOOR)
+        return log_params, normalize_weights(resp_sum, smoothing)
+
+    return m_step
+
+
+def _check_fit_args(layout, n_components, delta, tol, min_steps, max_steps, min_overlap):
+    if not isinstance(layout, FeatureLayout):
+        raise InputError(f"layout must be a crowdmix.em.FeatureLayout, got {type(layout).__name__}")
+    if not (isinstance(n_components, (int, np.integer)) and n_components >= 1):
+        raise InputError(f"n_components must be a positive integer, got {n_components!r}")
+    if not 0 < delta < 0.5:
+        raise InputError(f"delta must be in (0, 0.5), got {delta!r}")
+    if not tol >= 0:
+        raise InputError(f"tol must be >= 0, got {tol!r}")
+    for name, val in (("min_steps", min_steps), ("max_steps", max_steps)):
+        if not (isinstance(val, (int, np.integer)) and val >= 0):
+            raise InputError(f"{name} must be a non-negative integer, got {val!r}")
+    if max_steps < 1:
+        raise InputError(f"max_steps must be at least 1, got {max_steps!r}")
+    if not (isinstance(min_overlap, (int, np.integer)) and min_overlap >= 1):
+        raise InputError(f"min_overlap must be a positive integer, got {min_overlap!r}")
+
+
+def stagewise_fit(
+    offsets: np.ndarray,
+    codes: np.ndarray,
+    layout: FeatureLayout,
+    n_components: int,
+    *,
+    m_step: MStep | None = None,
+    smoothing: float = 0.01,
+    weighted: bool = True,
+    partial_m_step: bool = False,
+    split: str = "auto",
+    delta: float = 0.05,
+    tol: float = 1e-3,
+    min_steps: int = 5,
+    max_steps: int = 30,
+    min_overlap: int = 1,
+    bias_correction: bool = False,
+    refine: bool = True,
+    refine_max_iter: int = 100,
+    refine_tol: float = 1e-6,
+    align: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    clamp: np.ndarray | None = None,
+    callback: Callable[[StageRecord], None] | None = None,
+) -> StagewiseResult:
+    """Stagewise, expert-driven EM for any mixture of discrete product distributions.
+
+    Parameters
+    ----------
+    offsets : int array (n + 1,)
+        The observed values of sample ``s`` are ``codes[offsets[s]:offsets[s + 1]]``.
+    codes : int array (n_values,)
+        Value codes: value ``a`` of feature ``i`` is ``layout.start[i] + a``; missing values
+        have no code. A feature appears at most once per sample.
+    layout : FeatureLayout
+        Alphabet of every feature (any sizes >= 2).
+    n_components : int
+        Target number of components ``c``.
+    m_step : callable ``(counts, resp_sum) -> (log_params, log_weights)``, optional
+        The M-step; it must accept any number of components up to ``c`` (e.g.
+        :func:`crowd_m_step`). Default: free columns with Dirichlet ``smoothing``.
+    smoothing : float, default=0.01
+        Dirichlet pseudo-count of the default M-step and of the penalty of the objective.
+    weighted : bool, default=True
+        Select the pair and component maximising ``w_k I_k(i, j)`` (the authors' Python);
+        ``False`` maximises ``I_k(i, j)`` (their MATLAB).
+    partial_m_step : bool, default=False
+        Update only the experts' columns during the stages (the non-experts' columns are
+        filled from the final expert posteriors before refinement and for the stopping rule).
+    split : {"auto", "hessian", "binary"}, default="auto"
+        Split direction: the most-negative-curvature direction of the pair's residual MI
+        ("hessian"), the paper's sign rule for binary pairs ("binary"), or the sign rule when
+        both features are binary and the Hessian direction otherwise ("auto"; for binary pairs
+        both give the same direction).
+    delta : float, default=0.05
+        Probability mass moved between the two copies of a split component.
+    tol : float, default=1e-3
+        Stop when the all-feature log-likelihood per sample gains less than this ...
+    min_steps : int, default=5
+        ... after at least this many stages (and once there are ``c`` components).
+    max_steps : int, default=30
+        Maximum number of stages.
+    min_overlap : int, default=1
+        Pairs observed together in fewer samples are not candidates (sparse data: tiny
+        overlaps give large, meaningless mutual information).
+    bias_correction : bool, default=False
+        Subtract the Miller-Madow bias ``(r_i - 1)(r_j - 1) / (2 N_k)`` (``N_k`` the pair's
+        weighted count in component ``k``) from ``I_k`` before selecting.
+    refine : bool, default=True
+        Run EM with all features from the expert-only posteriors at the end.
+    refine_max_iter, refine_tol : int, float
+        Iterations and per-sample tolerance of the refinement.
+    align : callable ``(resp_experts, experts) -> permutation``, optional
+        Reorders the components after the stages (before refinement): component
+        ``perm[k]`` becomes component ``k``.
+    clamp : int array (n,), optional
+        Known component per sample (-1 unknown), used in the refinement (after ``align``).
+    callback : callable ``(StageRecord) -> None``, optional
+        Called after every stage.
+
+    Returns
+    -------
+    StagewiseResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crowdmix.em import FeatureLayout
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 300)
+    >>> x = rng.integers(0, 2, (300, 20))                     # 20 noise features ...
+    >>> for i in (3, 11):                                     # ... but two experts
+    ...     x[:, i] = np.where(rng.random(300) < 0.9, y, 1 - y)
+    >>> offsets = np.arange(0, x.size + 1, 20)
+    >>> codes = (x + 2 * np.arange(20)).ravel()
+    >>> fit = stagewise_fit(offsets, codes, FeatureLayout.uniform(20, 2), 2)
+    >>> fit.history[0].pair
+    (3, 11)
+    >>> acc = (fit.resp.argmax(1) == y).mean()
+    >>> bool(max(acc, 1 - acc) > 0.9)
+    True
+    """
+    _check_fit_args(layout, n_components, delta, tol, min_steps, max_steps, min_overlap)
+    if split not in ("auto", "hessian", "binary"):
+        raise InputError(f"split must be 'auto', 'hessian' or 'binary', got {split!r}")
+    if split == "binary" and np.any(layout.sizes != 2):
+        raise InputError("split='binary' needs every feature to be binary; use 'auto' or 'hessian'")
+    t0 = time.perf_counter()
+    offsets = np.asarray(offsets, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    n = len(offsets) - 1
+    n_codes = layout.n_codes
+    c = int(n_components)
+    if m_step is None:
+        m_step = _free_m_step(layout, smoothing)
+
+    def penalty(lp, lw):
+        return dirichlet_penalty(lp, lw, smoothing)
+
+    def mean_loglik(lp, lw) -> float:
+        _, sample_ll = posterior(offsets, codes, lp, lw)
+        return float(sample_ll.mean()) if n else 0.0
+
+    n_chunks = default_n_chunks(n)
+    data = _PairData(offsets, codes, layout)
+    pairs = data.pairs
+    dof = ((data.sizes[pairs.first] - 1) * (data.sizes[pairs.second] - 1)).astype(float)
+    eligible = pairs.overlap >= min_overlap
+    timings = {"setup": time.perf_counter() - t0}
+
+    t1 = time.perf_counter()
+    resp = np.ones((n, 1))
+    log_params, log_weights = m_step(m_step_counts(offsets, codes, resp, n_codes, n_chunks), resp.sum(0))
+    ll = ll0 = mean_loglik(log_params, log_weights)
+    expert_set: list[int] = []
+    is_expert = np.zeros(layout.n_features, dtype=bool)
+    row_mask = np.zeros(n_codes, dtype=bool)
+    history: list[StageRecord] = []
+    stop_reason = "max_steps"
+
+    for step in range(1, max_steps + 1):
+        c_t = log_weights.shape[0]
+        tables = data.tables(resp)
+        mi, mass = data.mutual_information(tables)
+        weights = resp.mean(axis=0)
+        score = mi.copy()
+        if bias_correction:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                score -= np.where(mass > 0, dof[:, None] / (2.0 * mass), np.inf)
+        if weighted:
+            score *= weights[None, :]
+        score[~eligible] = -np.inf
+        if score.size == 0 or not np.isfinite(score).any() or score.max() <= 0:
+            if c_t < c:
+                raise InputError(
+                    f"stagewise EM found no pair of features observed together in at least "
+                    f"min_overlap={min_overlap} samples with any residual dependence, so it "
+                    f"cannot grow from {c_t} to {c} components; lower min_overlap or use "
+                    f"another initialisation"
+                )
+            stop_reason = "no_candidates"
+            break
+        p, k = np.unravel_index(int(np.argmax(score)), score.shape)
+        i, j = int(pairs.first[p]), int(pairs.second[p])
+        new = tuple(f for f in (i, j) if not is_expert[f])
+        for f in new:
+            is_expert[f] = True
+            expert_set.append(f)
+            row_mask[layout.start[f]:layout.start[f + 1]] = True
+        did_split = c_t < c
+        if did_split:
+            joint = data.table(tables, p, k)
+            binary = joint.shape == (2, 2)
+            if split == "binary" or (split == "auto" and binary):
+                d_i, d_j = binary_split_directions(joint)
+            else:
+                d_i, d_j = split_directions(joint)
+            log_params = np.concatenate([log_params, log_params[:, [k]]], axis=1)
+            log_weights = np.append(log_weights, log_weights[k])
+            log_weights[[k, -1]] -= np.log(2.0)
+            for f, d in ((i, d_i), (j, d_j)):
+                _perturb(log_params, slice(layout.start[f], layout.start[f + 1]), k, c_t, d, delta)
+
+        step_m = m_step
+        if partial_m_step:
+            frozen = log_params.copy()
+
+            def step_m(counts, resp_sum, _frozen=frozen):
+                lp, lw = m_step(counts, resp_sum)
+                lp = np.where(row_mask[:, None], lp, _frozen)
+                return lp, lw
+
+        fit = run_em(
+            offsets, codes, n_codes, None, step_m, penalty, max_iter=2, tol=0.0,
+            e_step_rows=row_mask, init_params=(log_params, log_weights),
+        )
+        log_params, log_weights, resp = fit.log_params, fit.log_weights, fit.resp
+        lp_eval = log_params
+        if partial_m_step:
+            lp_eval = _complete(log_params, row_mask, m_step, offsets, codes, resp, n_codes, n_chunks)
+        new_ll = mean_loglik(lp_eval, log_weights)
+        record = StageRecord(
+            step=step, pair=(i, j), component=int(k), new_experts=new, split=did_split,
+            n_components=int(log_weights.shape[0]), residual_mi=float(mi[p, k]),
+            score=float(score[p, k]), log_likelihood=new_ll,
+        )
+        history.append(record)
+        if callback is not None:
+            callback(record)
+        gain = new_ll - ll
+        ll = new_ll
+        if step >= min_steps and gain < tol and log_weights.shape[0] == c:
+            stop_reason = "tol"
+            break
+
+    if partial_m_step:
+        log_params = _complete(log_params, row_mask, m_step, offsets, codes, resp, n_codes, n_chunks)
+    resp_experts = resp.copy()
+    no_expert = np.bincount(data.sample_of_value[row_mask[codes]], minlength=n) == 0
+    if no_expert.any():
+        full_resp, _ = posterior(offsets, codes, log_params, log_weights)
+        resp_experts[no_expert] = full_resp[no_expert]
+    experts = np.asarray(expert_set, dtype=np.int64)
+    if align is not None:
+        perm = np.asarray(align(resp_experts, experts), dtype=np.int64)
+        resp_experts = resp_experts[:, perm]
+        log_params = log_params[:, perm]
+        log_weights = log_weights[perm]
+    timings["stages"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    stage_lp, stage_lw = log_params, log_weights
+    resp_refined = None
+    refine_history = np.zeros(0)
+    refine_converged = False
+    if refine:
+        fit = run_em(
+            offsets, codes, n_codes, resp_experts, m_step, penalty,
+            max_iter=refine_max_iter, tol=refine_tol, clamp=clamp,
+        )
+        log_params, log_weights, resp_refined = fit.log_params, fit.log_weights, fit.resp
+        refine_history, refine_converged = fit.history, fit.converged
+    timings["refine"] = time.perf_counter() - t2
+    return StagewiseResult(
+        resp_experts=resp_experts, resp_refined=resp_refined, log_params=log_params,
+        log_weights=log_weights, stage_log_params=stage_lp, stage_log_weights=stage_lw,
+        experts=experts, history=history, initial_log_likelihood=ll0,
+        refine_history=refine_history, stop_reason=stop_reason,
+        refine_converged=refine_converged, timings=timings,
+    )
+
+
+def _complete(log_params, row_mask, m_step, offsets, codes, resp, n_codes, n_chunks):
+    """The non-experts' rows M-stepped from the current posteriors (partial M-step mode)."""
+    lp, _ = m_step(m_step_counts(offsets, codes, resp, n_codes, n_chunks), resp.sum(0))
+    return np.where(row_mask[:, None], log_params, lp)
