@@ -734,3 +734,389 @@ def _complete(log_params, row_mask, m_step, offsets, codes, resp, n_codes, n_chu
     """The non-experts' rows M-stepped from the current posteriors (partial M-step mode)."""
     lp, _ = m_step(m_step_counts(offsets, codes, resp, n_codes, n_chunks), resp.sum(0))
     return np.where(row_mask[:, None], log_params, lp)
+
+
+# --------------------------------------------------------------------------------------------
+# Crowdsourcing helpers and the estimator
+# --------------------------------------------------------------------------------------------
+
+
+def _expert_alignment(ans: CrowdAnswers, clamp: np.ndarray | None = None):
+    """Alignment of components to classes without truth: Hungarian matching of the posteriors to
+    the soft majority vote of the *experts* (far more informative than the whole crowd's when
+    experts are sparse; samples without expert answers contribute uniformly). With known labels
+    (``clamp``), match to those instead."""
+
+    def align(resp: np.ndarray, experts: np.ndarray) -> np.ndarray:
+        if clamp is not None and (clamp >= 0).any():
+            from scipy.optimize import linear_sum_assignment
+
+            known = np.flatnonzero(clamp >= 0)
+            onehot = np.zeros((len(known), resp.shape[1]))
+            onehot[np.arange(len(known)), clamp[known]] = 1.0
+            rows, cols = linear_sum_assignment(-(resp[known].T @ onehot))
+            perm = np.empty(len(cols), dtype=np.int64)
+            perm[cols] = rows
+            return perm
+        sub = ans.subset_workers(experts) if len(experts) else ans
+        return align_to_majority(resp, sub)
+
+    return align
+
+
+def stagewise_crowd_posteriors(
+    answers: CrowdAnswers, confusion: str = "full", smoothing: float = 0.1, **options: Any
+) -> np.ndarray:
+    """Expert-only stagewise posteriors of crowd answers, columns in class order.
+
+    The initialiser behind ``DawidSkene(init="stagewise")``: :func:`stagewise_fit` without
+    refinement, with ``c = K`` components matched to classes by the experts' majority vote.
+
+    Parameters
+    ----------
+    answers : CrowdAnswers
+    confusion : {"full", "diagonal", "one_coin"}
+    smoothing : float
+    **options
+        Further keyword arguments of :func:`stagewise_fit`.
+
+    Returns
+    -------
+    ndarray (n_tasks, n_classes)
+
+    Examples
+    --------
+    >>> from crowdmix import as_answers
+    >>> from crowdmix.datasets import make_sparse_expert_crowd
+    >>> crowd = make_sparse_expert_crowd(n_tasks=300, n_workers=30, n_experts=4, random_state=1)
+    >>> q = stagewise_crowd_posteriors(as_answers(crowd.answers))
+    >>> q.shape
+    (300, 2)
+    """
+    m, k = answers.n_workers, answers.n_classes
+    options.setdefault("refine", False)
+    res = stagewise_fit(
+        answers.offsets, answers.value_codes, FeatureLayout.uniform(m, k), k,
+        m_step=crowd_m_step(m, k, smoothing, confusion), smoothing=smoothing,
+        align=_expert_alignment(answers), **options,
+    )
+    return res.resp
+
+
+def _encoded_input(data: Any):
+    """``(offsets, codes, layout)`` if ``data`` is a FeatureLayout-encoded sample set, else None."""
+    if isinstance(data, CrowdAnswers):
+        return None
+    if isinstance(data, tuple) and len(data) == 3 and isinstance(data[2], FeatureLayout):
+        return np.asarray(data[0], dtype=np.int64), np.asarray(data[1], dtype=np.int64), data[2]
+    if all(hasattr(data, a) for a in ("offsets", "codes", "layout")) and isinstance(
+        data.layout, FeatureLayout
+    ):
+        return np.asarray(data.offsets, dtype=np.int64), np.asarray(data.codes, dtype=np.int64), data.layout
+    return None
+
+
+def _check_encoded(offsets: np.ndarray, codes: np.ndarray, layout: FeatureLayout) -> None:
+    if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+        raise InputError("offsets must be a non-decreasing 1-D int array starting at 0")
+    if offsets[-1] != len(codes):
+        raise InputError(f"offsets[-1]={int(offsets[-1])} must equal the number of codes ({len(codes)})")
+    if len(codes) and (codes.min() < 0 or codes.max() >= layout.n_codes):
+        bad = int(codes[(codes < 0) | (codes >= layout.n_codes)][0])
+        raise InputError(f"code {bad} is outside the layout's 0..{layout.n_codes - 1}")
+    if np.any(layout.sizes < 2):
+        i = int(np.flatnonzero(layout.sizes < 2)[0])
+        raise InputError(f"feature {i} has an alphabet of size {int(layout.sizes[i])}; need >= 2")
+    feats = layout.feature_of_code[codes]
+    sample = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    key = sample.astype(np.int64) * layout.n_features + feats
+    if len(key) and np.unique(key).size != len(key):
+        raise InputError("a sample has two values of the same feature; each feature at most once")
+
+
+class StagewiseEM(BaseAggregator):
+    """Stagewise, expert-driven EM (Zhao & Zucker): grow from one class as experts emerge.
+
+    Starts from a single component and no experts; at each stage the pair of features (workers)
+    with the largest residual mutual information within a component joins the expert set and,
+    while there are fewer than ``c`` components, that component is split along the pair's most
+    negative curvature. Each stage runs one EM step whose E-step uses the experts only. Finally
+    EM with all features refines the result. See :mod:`crowdmix.stagewise` and ALGORITHMS.md §3.
+
+    Crowdsourcing (``fit(answers)`` with anything :func:`crowdmix.as_answers` accepts): ``c = K``
+    classes, the M-step is Dawid-Skene's (``confusion``), and components are matched to classes
+    without truth by the experts' majority vote. General discrete mixtures
+    (``fit((offsets, codes, layout))`` with a :class:`crowdmix.em.FeatureLayout`, any alphabet
+    sizes): ``n_components`` components with free columns.
+
+    Parameters
+    ----------
+    n_components : int or None, default=None
+        Number of components; crowdsourcing uses the number of classes (None or equal to it).
+    confusion : {"full", "diagonal", "one_coin"}, default="full"
+        Worker model for crowd answers (ignored for general data).
+    weighted : bool, default=True
+        Select pairs by ``w_k I_k(i, j)`` (True) or ``I_k(i, j)`` (False).
+    partial_m_step : bool, default=False
+        During the stages update only the experts' parameters.
+    split : {"auto", "hessian", "binary"}, default="auto"
+        Split direction rule (see :func:`stagewise_fit`).
+    delta : float, default=0.05
+        Probability mass moved by a split.
+    tol : float, default=1e-3
+        Stop the stages when the per-sample all-feature log-likelihood gains less than this ...
+    min_steps : int, default=5
+        ... after at least this many stages.
+    max_steps : int, default=30
+        Maximum number of stages.
+    min_overlap : int, default=1
+        Minimum number of samples two features must share to be a candidate pair.
+    bias_correction : bool, default=False
+        Miller-Madow correction of the residual MI before selecting pairs.
+    refine : bool, default=True
+        Refine with EM on all features; the expert-only result is kept in ``proba_experts_``.
+    refine_max_iter : int, default=100
+    refine_tol : float, default=1e-4
+        Per-sample tolerance of the refinement (DawidSkene's default).
+    smoothing : float, default=0.1
+        Dirichlet pseudo-count of every M-step.
+    verbose : int, default=0
+        If positive, print every stage to stderr.
+
+    Attributes
+    ----------
+    classes_ : pandas.Index
+        Class labels (crowd) or ``0 .. c-1`` (general data).
+    labels_, proba_ : Series/DataFrame (crowd) or ndarray (general)
+        Final (refined, if ``refine``) labels and posteriors.
+    labels_experts_, proba_experts_ :
+        The same from the expert-only E-step at the end of the stages.
+    experts_ : pandas.Index (crowd: worker IDs) or ndarray (general: feature indices)
+        Expert set in order of entry.
+    history_ : pandas.DataFrame
+        One row per stage: the pair (worker IDs / features), component, new experts, whether
+        the component was split, number of components, residual MI, score, log-likelihood.
+    class_prior_ : Series (crowd) or ndarray
+    confusion_, confusion_array_, skills_ : crowd only, as in :class:`crowdmix.DawidSkene`.
+    log_params_, log_weights_ : ndarray
+        Final parameters (``log C_i(a|k)`` rows in layout order, ``log w_k``).
+    log_likelihood_ : ndarray
+        Per-sample penalised log-likelihood of every refinement iteration (never decreases).
+    stop_reason_ : str
+    result_ : StagewiseResult
+        Everything :func:`stagewise_fit` returned.
+
+    References
+    ----------
+    Zhao, V. and Zucker, S. W. (2015). Stagewise learning for sparse clustering of
+    discretely-valued data. arXiv:1506.02975.
+
+    Examples
+    --------
+    >>> from crowdmix.stagewise import StagewiseEM
+    >>> from crowdmix.datasets import make_sparse_expert_crowd
+    >>> crowd = make_sparse_expert_crowd(n_tasks=500, n_workers=50, n_experts=5, random_state=0)
+    >>> sw = StagewiseEM().fit(crowd.answers)
+    >>> bool((sw.labels_ == crowd.truth.loc[sw.labels_.index]).mean() > 0.85)
+    True
+    >>> all(w in sw.experts_ for w in sw.history_.loc[0, ["first", "second"]])
+    True
+    """
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        confusion: str = "full",
+        weighted: bool = True,
+        partial_m_step: bool = False,
+        split: str = "auto",
+        delta: float = 0.05,
+        tol: float = 1e-3,
+        min_steps: int = 5,
+        max_steps: int = 30,
+        min_overlap: int = 1,
+        bias_correction: bool = False,
+        refine: bool = True,
+        refine_max_iter: int = 100,
+        refine_tol: float = 1e-4,
+        smoothing: float = 0.1,
+        verbose: int = 0,
+    ):
+        self.n_components = n_components
+        self.confusion = confusion
+        self.weighted = weighted
+        self.partial_m_step = partial_m_step
+        self.split = split
+        self.delta = delta
+        self.tol = tol
+        self.min_steps = min_steps
+        self.max_steps = max_steps
+        self.min_overlap = min_overlap
+        self.bias_correction = bias_correction
+        self.refine = refine
+        self.refine_max_iter = refine_max_iter
+        self.refine_tol = refine_tol
+        self.smoothing = smoothing
+        self.verbose = verbose
+
+    def _options(self) -> dict:
+        if not self.smoothing >= 0:
+            raise InputError(f"smoothing must be >= 0, got {self.smoothing!r}")
+        if not (isinstance(self.refine_max_iter, (int, np.integer)) and self.refine_max_iter >= 1):
+            raise InputError(f"refine_max_iter must be a positive integer, got {self.refine_max_iter!r}")
+        if not self.refine_tol >= 0:
+            raise InputError(f"refine_tol must be >= 0, got {self.refine_tol!r}")
+        return dict(
+            smoothing=self.smoothing, weighted=bool(self.weighted),
+            partial_m_step=bool(self.partial_m_step), split=self.split, delta=self.delta,
+            tol=self.tol, min_steps=self.min_steps, max_steps=self.max_steps,
+            min_overlap=self.min_overlap, bias_correction=bool(self.bias_correction),
+            refine=bool(self.refine), refine_max_iter=self.refine_max_iter,
+            refine_tol=self.refine_tol, callback=self._progress() if self.verbose else None,
+        )
+
+    def _progress(self):
+        start = time.perf_counter()
+
+        def report(r: StageRecord) -> None:
+            print(
+                f"{type(self).__name__}: stage {r.step}, pair {r.pair}, component {r.component}"
+                f"{' split' if r.split else ''}, residual MI {r.residual_mi:.4f}, "
+                f"log-likelihood per sample {r.log_likelihood:.6f} "
+                f"({time.perf_counter() - start:.1f} s)",
+                file=sys.stderr,
+            )
+
+        return report
+
+    def fit(self, answers: Any, true_labels: Any = None) -> StagewiseEM:
+        """Fit by stagewise EM (then refinement).
+
+        Parameters
+        ----------
+        answers : DataFrame, array, CrowdAnswers or (offsets, codes, FeatureLayout)
+            Crowd answers in any format :func:`crowdmix.as_answers` accepts, or encoded general
+            discrete data.
+        true_labels : Series or mapping task -> label, optional
+            Crowd only: known labels of some tasks; they fix the matching of components to
+            classes and are clamped during the refinement.
+
+        Returns
+        -------
+        self
+        """
+        options = self._options()
+        encoded = _encoded_input(answers)
+        if encoded is not None:
+            if true_labels is not None:
+                raise InputError("true_labels is only supported for crowd answers")
+            return self._fit_general(*encoded, options)
+        check_confusion(self.confusion)
+        ans = self._encode(answers)
+        k = ans.n_classes
+        if self.n_components is not None and self.n_components != k:
+            raise InputError(
+                f"n_components={self.n_components!r} but the answers have {k} classes; crowd "
+                f"answers need one component per class (leave n_components=None)"
+            )
+        if k < 2:
+            raise InputError(f"the answers have a single class {list(ans.classes)!r}; need >= 2")
+        clamp = clamp_codes(ans, true_labels)
+        m = ans.n_workers
+        res = stagewise_fit(
+            ans.offsets, ans.value_codes, FeatureLayout.uniform(m, k), k,
+            m_step=crowd_m_step(m, k, self.smoothing, self.confusion),
+            align=_expert_alignment(ans, clamp), clamp=clamp, **options,
+        )
+        self._finish_crowd(ans, res)
+        return self
+
+    def _warn_refine(self, res: StagewiseResult) -> None:
+        if res.resp_refined is not None and not res.refine_converged:
+            warnings.warn(
+                f"{type(self).__name__}: the refinement did not converge in "
+                f"refine_max_iter={self.refine_max_iter} iterations; raise refine_max_iter or "
+                f"refine_tol",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _finish_common(self, res: StagewiseResult) -> None:
+        self._warn_refine(res)
+        self.result_ = res
+        self.log_params_ = res.log_params
+        self.log_weights_ = res.log_weights
+        self.log_likelihood_ = res.refine_history
+        self.stop_reason_ = res.stop_reason
+        self.n_stages_ = res.n_stages
+
+    def _finish_crowd(self, ans: CrowdAnswers, res: StagewiseResult) -> None:
+        self._finish_common(res)
+        m, k = ans.n_workers, ans.n_classes
+        self._store(ans, res.resp, np.argmax(res.resp, axis=1))
+        self.proba_experts_ = proba_frame(ans.tasks, ans.classes, res.resp_experts)
+        self.labels_experts_ = labels_series(ans.tasks, ans.classes, np.argmax(res.resp_experts, axis=1))
+        self.workers_ = pd.Index(ans.workers, name="worker")
+        self.experts_ = pd.Index(ans.workers.take(res.experts), name="worker")
+        hist = res.history_frame()
+        hist["first"] = ans.workers.take(hist["first"].to_numpy(dtype=np.int64))
+        hist["second"] = ans.workers.take(hist["second"].to_numpy(dtype=np.int64))
+        hist["new_experts"] = [list(ans.workers.take(v)) for v in hist["new_experts"]]
+        self.history_ = hist
+        prior = np.exp(res.log_weights)
+        conf = np.exp(res.log_params).reshape(m, k, k)
+        self.class_prior_ = pd.Series(prior, index=self.classes_, name="prior")
+        self.confusion_array_ = conf
+        self.confusion_ = confusion_frame(conf, ans.workers, ans.classes)
+        self.skills_ = pd.Series(worker_accuracy(conf, prior), index=self.workers_, name="skill")
+
+    def _fit_general(self, offsets, codes, layout: FeatureLayout, options: dict) -> StagewiseEM:
+        c = self.n_components
+        if not (isinstance(c, (int, np.integer)) and c >= 1):
+            raise InputError(f"general discrete data need n_components (a positive integer), got {c!r}")
+        _check_encoded(offsets, codes, layout)
+        res = stagewise_fit(offsets, codes, layout, int(c), **options)
+        self._finish_common(res)
+        self._layout = layout
+        self.classes_ = np.arange(int(c))
+        self.n_samples_ = len(offsets) - 1
+        self.proba_ = res.resp
+        self.labels_ = np.argmax(res.resp, axis=1)
+        self.proba_experts_ = res.resp_experts
+        self.labels_experts_ = np.argmax(res.resp_experts, axis=1)
+        self.experts_ = res.experts
+        self.history_ = res.history_frame()
+        self.class_prior_ = np.exp(res.log_weights)
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _posterior_new(self, data: Any):
+        self._check_fitted()
+        encoded = _encoded_input(data)
+        if hasattr(self, "_layout"):
+            if encoded is None:
+                raise InputError("this model was fitted on encoded data; pass (offsets, codes, layout)")
+            offsets, codes, layout = encoded
+            if not np.array_equal(layout.start, self._layout.start):
+                raise InputError("the layout differs from the one used in fit")
+            _check_encoded(offsets, codes, layout)
+            resp, _ = posterior(offsets, codes, self.log_params_, self.log_weights_)
+            return None, resp
+        ref = CrowdAnswers(
+            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+            np.zeros(1, np.int64), pd.Index([]), self.workers_, self.classes_,
+        )
+        new = ref.encode_like(data)
+        resp, _ = posterior(new.offsets, new.value_codes, self.log_params_, self.log_weights_)
+        return new, resp
+
+    def predict_proba(self, answers: Any):
+        """Class probabilities of new samples (crowd: tasks answered by workers seen in ``fit``)."""
+        new, resp = self._posterior_new(answers)
+        return resp if new is None else proba_frame(new.tasks, new.classes, resp)
+
+    def predict(self, answers: Any):
+        """Most probable class of new samples."""
+        new, resp = self._posterior_new(answers)
+        labels = np.argmax(resp, axis=1)
+        return labels if new is None else labels_series(new.tasks, new.classes, labels)
