@@ -17,7 +17,7 @@ from .exceptions import ConvergenceWarning, InputError
 
 __all__ = ["DawidSkene", "majority_posteriors", "align_to_majority"]
 
-_INIT_NAMES = ("majority", "random")
+_INIT_NAMES = ("majority", "random", "stagewise")
 
 
 def majority_posteriors(answers: CrowdAnswers) -> np.ndarray:
@@ -53,10 +53,12 @@ class DawidSkene(BaseAggregator):
         Worker model: a free confusion matrix (Dawid & Skene), one accuracy per true class with
         errors spread evenly ("diagonal", class-conditional), or one accuracy per worker
         ("one_coin").
-    init : {"majority", "random"} or array-like (n_tasks, n_classes), default="majority"
+    init : {"majority", "random", "stagewise"} or array-like (n_tasks, n_classes), default="majority"
         Initial posteriors: the soft majority vote (deterministic; components are classes by
         construction), random Dirichlet draws (``n_init`` restarts, components then matched to
-        classes by the majority vote, never by truth), or given posteriors (an array in the
+        classes by the majority vote, never by truth), the expert-only posteriors of stagewise
+        EM (:func:`crowdmix.stagewise.stagewise_crowd_posteriors`; matched to classes by the
+        experts' majority vote), or given posteriors (an array in the
         order of the encoded tasks, or a DataFrame indexed by task with one column per class).
     n_init : int, default=1
         Number of starts; the fit with the best penalised likelihood is kept. Only random
@@ -185,6 +187,10 @@ class DawidSkene(BaseAggregator):
                 return majority_posteriors(ans), False
             if init == "random":
                 return rng.dirichlet(np.ones(ans.n_classes), size=ans.n_tasks), True
+            if init == "stagewise":  # Zhao & Zucker's stagewise EM, experts only (no refinement)
+                from .stagewise import stagewise_crowd_posteriors
+
+                return stagewise_crowd_posteriors(ans, self.confusion, self.smoothing), False
             raise InputError(
                 f"init must be one of {_INIT_NAMES} or an array of posteriors, got {init!r}"
             )
