@@ -17,7 +17,7 @@ from .exceptions import ConvergenceWarning, InputError
 
 __all__ = ["DawidSkene", "majority_posteriors", "align_to_majority"]
 
-_INIT_NAMES = ("majority", "random", "stagewise")
+_INIT_NAMES = ("majority", "random", "stagewise", "spectral")
 
 
 def majority_posteriors(answers: CrowdAnswers) -> np.ndarray:
@@ -53,12 +53,15 @@ class DawidSkene(BaseAggregator):
         Worker model: a free confusion matrix (Dawid & Skene), one accuracy per true class with
         errors spread evenly ("diagonal", class-conditional), or one accuracy per worker
         ("one_coin").
-    init : {"majority", "random", "stagewise"} or array-like (n_tasks, n_classes), default="majority"
+    init : {"majority", "random", "stagewise", "spectral"} or array-like (n_tasks, n_classes), default="majority"
         Initial posteriors: the soft majority vote (deterministic; components are classes by
         construction), random Dirichlet draws (``n_init`` restarts, components then matched to
         classes by the majority vote, never by truth), the expert-only posteriors of stagewise
         EM (:func:`crowdmix.stagewise.stagewise_crowd_posteriors`; matched to classes by the
-        experts' majority vote), or given posteriors (an array in the
+        experts' majority vote), the spectral method of moments of Zhang et al. (2014), which
+        with EM is their "Opt-D&S" (:func:`crowdmix.spectral.spectral_posteriors`; deterministic
+        given ``random_state``; falls back to the majority vote with a
+        ``SpectralFallbackWarning`` when a moment matrix is singular), or given posteriors (an array in the
         order of the encoded tasks, or a DataFrame indexed by task with one column per class).
     n_init : int, default=1
         Number of starts; the fit with the best penalised likelihood is kept. Only random
@@ -191,6 +194,10 @@ class DawidSkene(BaseAggregator):
                 from .stagewise import stagewise_crowd_posteriors
 
                 return stagewise_crowd_posteriors(ans, self.confusion, self.smoothing), False
+            if init == "spectral":  # Zhang, Chen, Zhou & Jordan (2014): Opt-D&S
+                from .spectral import spectral_posteriors
+
+                return spectral_posteriors(ans, random_state=rng), False
             raise InputError(
                 f"init must be one of {_INIT_NAMES} or an array of posteriors, got {init!r}"
             )
