@@ -36,12 +36,37 @@ def _ds(confusion: str) -> Callable[[argparse.Namespace], Any]:
     return make
 
 
+def _weighted(module: str, cls_name: str) -> Callable[[argparse.Namespace], Any]:
+    """Factory for Wawa, ZeroBasedSkill, KOS, MMSR: passes the options the estimator accepts
+    (``--seed``, default 0 so that runs repeat; ``--max-iter``; ``--tol``)."""
+
+    def make(args: argparse.Namespace) -> Any:
+        import importlib
+
+        cls = getattr(importlib.import_module(f"crowdmix.{module}"), cls_name)
+        params = cls().get_params()
+        kwargs: dict[str, Any] = {}
+        if "random_state" in params:
+            kwargs["random_state"] = 0 if args.seed is None else args.seed
+        if "tie_break" in params and args.seed is not None:
+            kwargs["tie_break"] = "random"
+        for name in ("max_iter", "tol"):
+            if name in params and getattr(args, name, None) is not None:
+                kwargs[name] = getattr(args, name)
+        return cls(**kwargs)
+
+    return make
+
+
 #: method name on the command line -> factory building the estimator from the parsed arguments
 METHODS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "mv": _mv,
     "ds": _ds("full"),
     "diagonal": _ds("diagonal"),
     "one-coin": _ds("one_coin"),
+    "wawa": _weighted("wawa", "Wawa"),
+    "zbs": _weighted("wawa", "ZeroBasedSkill"),
+    "kos": _weighted("kos", "KOS"),
 }
 
 
