@@ -74,7 +74,7 @@ class KOS(BaseAggregator):
 
     Examples
     --------
-    >>> from crowdmix import KOS
+    >>> from crowdmix.kos import KOS
     >>> from crowdmix.datasets import make_one_coin_crowd
     >>> crowd = make_one_coin_crowd(n_tasks=400, n_workers=30, n_classes=2,
     ...                             answers_per_task=7, random_state=0)
@@ -109,9 +109,9 @@ class KOS(BaseAggregator):
         ans = self._encode(answers)
         if ans.n_classes != 2:
             raise InputError(
-                f"KOS is for binary labels only, but the answers have {ans.n_classes} classes "
-                f"{list(ans.classes)[:10]!r}; use DawidSkene, Wawa or MajorityVote for multi-class "
-                f"data, or binarise the labels first (one class against the rest)"
+                f"KOS is for binary labels only, but the answers have {ans.n_classes} classes; "
+                f"use DawidSkene, Wawa or MajorityVote for multi-class data, or binarise the "
+                f"labels first (one class against the rest); classes: {list(ans.classes)[:10]!r}"
             )
         rng = np.random.default_rng(self.random_state)
         sign = np.where(ans.label == 1, 1.0, -1.0)

@@ -201,7 +201,7 @@ class Wawa(_SkillVote):
     Examples
     --------
     >>> import pandas as pd
-    >>> from crowdmix import Wawa
+    >>> from crowdmix.wawa import Wawa
     >>> df = pd.DataFrame({
     ...     "task":   [1, 1, 1, 2, 2, 2, 3, 3],
     ...     "worker": ["a", "b", "c", "a", "b", "c", "a", "c"],
@@ -296,7 +296,7 @@ class ZeroBasedSkill(_SkillVote):
 
     Examples
     --------
-    >>> from crowdmix import ZeroBasedSkill
+    >>> from crowdmix.wawa import ZeroBasedSkill
     >>> from crowdmix.datasets import make_crowd
     >>> crowd = make_crowd(n_tasks=300, n_workers=20, n_classes=3, answers_per_task=7,
     ...                    random_state=0)

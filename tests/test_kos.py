@@ -40,8 +40,10 @@ def test_one_round_by_hand():
     sign = np.array([1.0, 1.0, -1.0, 1.0, -1.0])
     # x_e = (sum of A y over the task) - own term: task sums are 1 and 0
     x = np.array([1 - 1, 1 - 1, 1 + 1, 0 - 1, 0 + 1], float)          # [0, 0, 2, -1, 1]
-    # worker sums of A x: a = 0 - 1 = -1, b = 0 - 1 = -1, c = -2
-    y = np.array([-1 - 0, -1 - 0, -2 + 2, -1 + 1, -1 + 1], float)     # [-1, -1, 0, 0, 0]
+    # worker sums of A x: a = 0 - 1 = -1, b = 0 - 1 = -1, c = -2; y_e = sum - A_e x_e
+    wsum = np.array([-1.0, -1.0, -2.0])
+    y = wsum[worker] - sign * x
+    np.testing.assert_allclose(y, [-1, -1, 0, 0, 0])
     y = y / np.sqrt(np.mean(y**2))
     task_score, worker_score, y_out, n_iter, converged = kos_messages(
         task, worker, sign, np.ones(5), 2, 3, 1, 0.0)
@@ -54,7 +56,7 @@ def test_one_round_by_hand():
 
 def test_refuses_multiclass_with_a_clear_error():
     crowd = make_crowd(n_tasks=30, n_workers=8, n_classes=3, random_state=0)
-    with pytest.raises(InputError, match="binary labels only.*3 classes"):
+    with pytest.raises(InputError, match="binary labels only, but the answers have 3 classes"):
         KOS().fit(crowd.answers)
 
 
