@@ -56,6 +56,8 @@ __all__ = [
 Correction = Literal["none", "miller-madow"]
 Missing = Literal["skip", "category"]
 Weighting = Literal["none", "overlap"]
+Score = Literal["pooled", "sum"]
+_SCORES = ("pooled", "sum")
 _CORRECTIONS = ("none", "miller-madow")
 _MISSING = ("skip", "category")
 _WEIGHTINGS = ("none", "overlap")
@@ -276,25 +278,96 @@ def pairwise_mutual_information(
     return pd.DataFrame(mat.toarray(), index=workers, columns=workers)
 
 
+def pooled_tables(answers: CrowdAnswers, partner_weights: np.ndarray | None = None,
+                  counts: sp.csr_matrix | None = None) -> np.ndarray:
+    """Each worker's joint answer table with all co-labellers pooled, shape (m, K, K).
+
+    ``T_i(a, b) = sum_{j != i} w_j N_ij(a, b)``: the joint table of worker i's answer and the
+    answer of a co-labeller of the same task, partners weighted by ``partner_weights`` (all
+    ones by default). Computed as ``N diag(w) L`` with ``L`` the code -> label indicator.
+    """
+    k, m = answers.n_classes, answers.n_workers
+    n_codes = m * k
+    if counts is None:
+        counts = cooccurrence(answers.offsets, answers.value_codes, n_codes)
+    w = np.ones(m) if partner_weights is None else np.asarray(partner_weights, dtype=float)
+    code_w = np.repeat(w, k)
+    labels = sp.csr_matrix(
+        (code_w, np.arange(n_codes) % k, np.arange(n_codes + 1)), shape=(n_codes, k)
+    )
+    tables = np.asarray((counts @ labels).todense()).reshape(m, k, k)
+    own = np.bincount(answers.value_codes, minlength=n_codes).reshape(m, k) * w[:, None]
+    idx = np.arange(k)
+    tables[:, idx, idx] -= own  # a worker co-occurs with itself on every task it answered
+    return np.maximum(tables, 0.0)
+
+
+def table_mutual_information(tables: np.ndarray, correction: Correction = "miller-madow"
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """MI (nats) of a stack of joint tables (..., r, c), Miller-Madow corrected or plug-in,
+    and the table totals. Empty tables have MI 0."""
+    t = np.asarray(tables, dtype=float)
+    total = t.sum(axis=(-2, -1))
+    safe = np.where(total > 0, total, 1.0)[..., None, None]
+    p = t / safe
+    pa = p.sum(axis=-1, keepdims=True)
+    pb = p.sum(axis=-2, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p / (pa * pb)), 0.0)
+    mi = np.maximum(terms.sum(axis=(-2, -1)), 0.0)
+    if correction == "miller-madow":
+        cells = (t > 0).sum(axis=(-2, -1))
+        rows = (pa[..., 0] > 0).sum(axis=-1)
+        cols = (pb[..., 0, :] > 0).sum(axis=-1)
+        mi = mi - (cells - rows - cols + 1) / (2.0 * np.where(total > 0, total, np.inf))
+    return np.where(total > 0, mi, 0.0), total
+
+
+def _pooled_scores(ans: CrowdAnswers, correction: Correction, counts: sp.csr_matrix) -> np.ndarray:
+    """MI of each worker with its co-labellers pooled, partners weighted by a first pass.
+
+    First pass: equal partner weights. Second pass: partner j weighted by
+    ``sqrt(MI_j / max MI)``, an estimate proportional to its one-coin skill ``s_j`` (since
+    ``g_K(t)`` grows like ``t^2``), which sharpens the reference the worker is compared with.
+    """
+    first, _ = table_mutual_information(pooled_tables(ans, counts=counts), correction)
+    top = first.max()
+    w = np.sqrt(np.maximum(first, 0.0) / top) if top > 0 else np.ones(ans.n_workers)
+    sigma, _ = table_mutual_information(pooled_tables(ans, w, counts=counts), correction)
+    return sigma
+
+
 def _scores(
     ans: CrowdAnswers,
     correction: Correction,
     min_overlap: int,
     weighting: Weighting,
     missing: Missing,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sigma per worker, number of partners with a non-zero score, total co-labelled tasks."""
+) -> dict[str, np.ndarray]:
+    """Per worker: ``sum_mi`` (sigma), ``pooled_mi``, ``n_partners`` and ``support``."""
+    k, m = ans.n_classes, ans.n_workers
+    counts = cooccurrence(ans.offsets, ans.value_codes, m * k)
+    counts.sort_indices()
+    layout = FeatureLayout.uniform(m, k)
+    ptr, partner, mi, overlap, bias = pairwise_mi_csr(
+        counts.indptr.astype(np.int64), counts.indices.astype(np.int64), counts.data,
+        layout.start, layout.feature_of_code.astype(np.int64), default_chunks(m),
+    )
+
+    def build(values: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix((values, partner, ptr), shape=(m, m))
+
+    table = PairwiseMI(build(mi), build(overlap), build(bias), pd.Index(ans.workers))
     if missing == "category":
-        dense = _missing_category_matrix(ans)
-        table = pairwise_mi_table(ans)
-        return dense.sum(axis=1), np.asarray((dense > 0).sum(axis=1)).ravel(), np.asarray(
-            table.overlap.sum(axis=1)).ravel()
-    table = pairwise_mi_table(ans)
-    mat = table.corrected(correction, min_overlap, weighting)
-    sigma = np.asarray(mat.sum(axis=1)).ravel()
-    partners = np.diff(table.overlap.indptr)
-    support = np.asarray(table.overlap.sum(axis=1)).ravel()
-    return sigma, partners, support
+        sigma = _missing_category_matrix(ans).sum(axis=1)
+    else:
+        sigma = np.asarray(table.corrected(correction, min_overlap, weighting).sum(axis=1)).ravel()
+    return {
+        "sum_mi": sigma,
+        "pooled_mi": _pooled_scores(ans, correction, counts),
+        "n_partners": np.diff(ptr),
+        "support": np.asarray(table.overlap.sum(axis=1)).ravel(),
+    }
 
 
 def rank_workers(
@@ -304,6 +377,7 @@ def rank_workers(
     min_overlap: int = 1,
     weighting: Weighting = "none",
     missing: Missing = "skip",
+    score: Score = "pooled",
 ) -> pd.DataFrame:
     """Rank workers by the sum of their pairwise mutual information with all others.
 
@@ -340,14 +414,18 @@ def rank_workers(
     _check_choice(missing, _MISSING, "missing")
     _check_choice(correction, _CORRECTIONS, "correction")
     _check_choice(weighting, _WEIGHTINGS, "weighting")
-    sigma, partners, support = _scores(ans, correction, _check_min_overlap(min_overlap), weighting, missing)
+    _check_choice(score, _SCORES, "score")
+    stats = _scores(ans, correction, _check_min_overlap(min_overlap), weighting, missing)
+    sigma = stats["sum_mi" if score == "sum" else "pooled_mi"]
     frame = pd.DataFrame(
         {
             "score": sigma,
             "rank": pd.Series(sigma).rank(ascending=False, method="min").astype(np.int64).to_numpy(),
             "n_answers": ans.answers_per_worker.astype(np.int64),
-            "n_partners": partners.astype(np.int64),
-            "support": support.astype(np.int64),
+            "n_partners": stats["n_partners"].astype(np.int64),
+            "support": np.rint(stats["support"]).astype(np.int64),
+            "sum_mi": stats["sum_mi"],
+            "pooled_mi": stats["pooled_mi"],
         },
         index=pd.Index(ans.workers, name="worker"),
     )

@@ -1,0 +1,79 @@
+"""Dawid-Skene on the top-N workers by pairwise mutual information, and the automatic N.
+
+For each public crowd dataset (bird, rte, dog, web, trec; ../shared/data/crowd) this prints:
+the error of all-worker ``DawidSkene()``, the error of ``DawidSkene(experts=N)`` over a grid of
+N, the N chosen without truth by each criterion of ``crowdmix.experts.select_n_experts``
+(held-out log-likelihood = the default of ``experts="auto"``, residual conditional MI, knee,
+stability), and the best N in hindsight (chosen with the truth, for reference only).
+
+Run: ``python benchmarks/bench_experts.py [name ...]`` (takes minutes; run in the background).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from crowdmix import DawidSkene, as_answers
+from crowdmix.datasets import list_crowd_benchmarks, load_crowd_benchmark
+from crowdmix.experts import AUTO_CRITERIA, _ranking, expert_grid, select_n_experts
+from crowdmix.metrics import error_rate
+
+warnings.filterwarnings("ignore", category=Warning, module="crowdmix")
+
+
+def main(names: list[str]) -> None:
+    summary = []
+    for name in names:
+        bench = load_crowd_benchmark(name)
+        ans = as_answers(bench.answers)
+        start = time.perf_counter()
+        full = DawidSkene().fit(ans)
+        t_full = time.perf_counter() - start
+        err_all = 100 * error_rate(full.labels_, bench.truth)
+        ranking = _ranking(ans)
+        grid = expert_grid(ans.n_workers)
+        errors = {}
+        for n in grid:
+            est = DawidSkene(experts=list(ranking.index[: int(n)])).fit(ans)
+            errors[int(n)] = 100 * error_rate(est.labels_, bench.truth)
+        start = time.perf_counter()
+        sel = select_n_experts(ans, compare=True)
+        t_sel = time.perf_counter() - start
+        chosen = sel.extra["chosen_by"]
+        for n in chosen.values():
+            if n not in errors:
+                est = DawidSkene(experts=list(ranking.index[:n])).fit(ans)
+                errors[n] = 100 * error_rate(est.labels_, bench.truth)
+        start = time.perf_counter()
+        auto = DawidSkene(experts="auto").fit(ans)
+        t_auto = time.perf_counter() - start
+        err_auto = 100 * error_rate(auto.labels_, bench.truth)
+        best_n = min(errors, key=lambda n: (errors[n], -n))
+        print(f"\n### {name}: {ans.n_workers} workers, all-worker DawidSkene {err_all:.2f} %\n")
+        print("| N | error % | " + " | ".join(c for c in sel.table.columns) + " | chosen by |")
+        print("|---|---|" + "---|" * len(sel.table.columns) + "---|")
+        for n in sorted(errors):
+            marks = [c for c, v in chosen.items() if v == n]
+            if n == best_n:
+                marks.append("best (truth)")
+            vals = [f"{sel.table.loc[n, c]:.4f}" if n in sel.table.index else "" for c in sel.table.columns]
+            print(f"| {n} | {errors[n]:.2f} | " + " | ".join(vals) + f" | {', '.join(marks)} |")
+        summary.append((name, err_all, err_auto, auto.experts_info_["n_experts"], best_n, errors[best_n],
+                        {c: (chosen[c], errors[chosen[c]]) for c in AUTO_CRITERIA}, t_auto / t_full))
+        sys.stdout.flush()
+    print("\n### Summary (error %, N in parentheses)\n")
+    print("| dataset | all workers | experts='auto' | best N (truth) | " + " | ".join(AUTO_CRITERIA)
+          + " | time auto / all-worker fit |")
+    print("|---|---|---|---|" + "---|" * len(AUTO_CRITERIA) + "---|")
+    for name, err_all, err_auto, n_auto, best_n, err_best, crit, ratio in summary:
+        cells = " | ".join(f"{e:.2f} ({n})" for n, e in crit.values())
+        print(f"| {name} | {err_all:.2f} | {err_auto:.2f} ({n_auto}) | {err_best:.2f} ({best_n}) | "
+              f"{cells} | {ratio:.0f}x |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or list_crowd_benchmarks())
