@@ -76,6 +76,11 @@ def _describe(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def _plain(values: Any) -> list:
+    """A few values as plain Python scalars, for messages."""
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
 @dataclass(frozen=True, eq=False)
 class EncodedMatrix:
     """A samples x features matrix in the kernels' sparse format.
@@ -145,17 +150,25 @@ def as_frame(X: Any) -> pd.DataFrame:
     arr = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)
     if arr.ndim != 2:
         raise InputError(
-            f"expected a 2-D samples x features matrix, got an array of shape {arr.shape}; "
-            f"reshape 1-D data with X.reshape(-1, 1) for a single feature"
+            f"expected a 2-D samples x features matrix, got an array of shape {arr.shape}. "
+            f"Reshape your data with X.reshape(-1, 1) if it has a single feature or "
+            f"X.reshape(1, -1) if it is a single sample"
         )
+    if arr.dtype.kind == "c":
+        raise InputError("Complex data not supported: give categories as str, int, bool, ...")
     return pd.DataFrame(arr)
 
 
 def _missing_mask(col: pd.Series) -> np.ndarray:
     missing = np.array(pd.isna(col), dtype=bool)
     if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
-        values = col.to_numpy(dtype=object)
-        missing |= np.asarray(values == "", dtype=bool)
+        present = np.flatnonzero(~missing)
+        values = col.to_numpy(dtype=object)[present]
+        try:
+            empty = np.asarray(values == "", dtype=bool).reshape(values.shape)
+        except (TypeError, ValueError):  # cells that do not compare to a string: never empty
+            empty = np.array([isinstance(v, str) and v == "" for v in values], dtype=bool)
+        missing[present[empty]] = True
     return missing
 
 
@@ -256,21 +269,27 @@ class CategoricalEncoder:
         self.handle_unknown = handle_unknown
 
     def fit(self, X: Any) -> CategoricalEncoder:
+        """Learn each column's alphabet."""
         self.fit_transform(X)
         return self
 
-    def fit_transform(self, X: Any) -> EncodedMatrix:
-        """Learn each column's alphabet and encode ``X``."""
+    def fit_transform(self, X: Any, owner: str = "CategoricalEncoder") -> EncodedMatrix:
+        """Learn each column's alphabet and encode ``X`` (``owner`` names the model in errors)."""
         if self.handle_unknown not in _HANDLE_UNKNOWN:
             raise InputError(
                 f"handle_unknown must be one of {_HANDLE_UNKNOWN}, got {self.handle_unknown!r}"
             )
         frame = as_frame(X)
         n, m = frame.shape
-        if n == 0 or m == 0:
+        if n == 0:
             raise InputError(
-                f"no data: the matrix has shape {frame.shape}; need at least one sample and one "
-                f"feature"
+                f"no data: found array with 0 sample(s) (shape={frame.shape}) while a minimum of "
+                f"1 is required. Pass at least one sample."
+            )
+        if m == 0:
+            raise InputError(
+                f"no data: found array with 0 feature(s) (shape={frame.shape}) while a minimum "
+                f"of 1 is required. Pass at least one column."
             )
         if frame.columns.has_duplicates:
             dup = frame.columns[frame.columns.duplicated()][0]
@@ -296,8 +315,8 @@ class CategoricalEncoder:
                 if (codes < 0).any():
                     bad = pd.unique(values[codes < 0])[:5]
                     raise InputError(
-                        f"column {_describe(name)} holds value(s) {list(bad)} outside the given "
-                        f"categories {list(uniques)[:10]}; add them to categories"
+                        f"column {_describe(name)} holds value(s) {_plain(bad)} outside the given "
+                        f"categories {_plain(uniques[:10])}; add them to categories"
                     )
             dense[:, j] = -1
             dense[observed, j] = codes
@@ -306,6 +325,7 @@ class CategoricalEncoder:
         self.categories_ = cats
         self.layout_ = FeatureLayout.from_sizes(np.array([len(c) for c in cats], dtype=np.int64))
         self.from_frame_ = isinstance(X, pd.DataFrame)
+        self.owner_ = owner
         offsets, codes = _sparse_from_dense(dense, self.layout_)
         return EncodedMatrix(offsets, codes, self.layout_, dense)
 
@@ -331,7 +351,8 @@ class CategoricalEncoder:
             return frame.loc[:, self.feature_names_]
         if frame.shape[1] != m:
             raise InputError(
-                f"X has {frame.shape[1]} features, but the model was fitted with {m} features"
+                f"X has {frame.shape[1]} features, but {self.owner_} is expecting {m} features "
+                f"as input"
             )
         return frame
 
@@ -367,7 +388,7 @@ class CategoricalEncoder:
             bad = codes < 0
             if bad.any():
                 n_unseen += int(bad.sum())
-                unseen[name] = list(pd.unique(values[bad])[:5])
+                unseen[name] = _plain(pd.unique(values[bad])[:5])
             dense[observed, j] = codes
         if unseen:
             detail = "; ".join(f"column {_describe(k)}: {v}" for k, v in list(unseen.items())[:5])
@@ -417,7 +438,7 @@ class CategoricalEncoder:
             pos = feats.astype(np.int64)
             pos = np.where((pos >= 0) & (pos < m), pos, -1)
         if (pos < 0).any():
-            bad = list(np.asarray(list(feats), dtype=object)[pos < 0][:5])
+            bad = _plain(np.asarray(list(feats), dtype=object)[pos < 0][:5])
             raise InputError(
                 f"unknown feature(s) {bad}; choose among the columns {list(self.feature_names_[:10])}"
                 + ("..." if m > 10 else "")

@@ -179,7 +179,11 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
     features_ : pandas.Index
         Columns the clustering uses (all columns unless ``features`` is given).
     experts_ : pandas.Index or None
-        With ``init="stagewise"``: the expert features the stagewise stage selected.
+        With ``init="stagewise"``: the expert features the stagewise stages selected, in order
+        of entry (None otherwise).
+    stagewise_ : crowdmix.stagewise.StagewiseResult or None
+        With ``init="stagewise"``: the stagewise run (its history of stages, expert-only
+        posteriors); feature positions in it exclude constant columns.
     labels_ : ndarray (n_samples,)
         Cluster of every training sample.
     n_features_in_ : int
@@ -320,7 +324,8 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
         sums = arr.sum(axis=1, keepdims=True)
         return np.where(sums > 0, arr / np.where(sums > 0, sums, 1.0), 1.0 / self.n_components)
 
-    def _stagewise_start(self, data: EncodedMatrix, e_rows: np.ndarray | None, rng):
+    def _stagewise_start(self, data: EncodedMatrix, rng: np.random.Generator):
+        """Parameters at the end of the stagewise stages (Zhao & Zucker), and the experts."""
         try:
             from .stagewise import stagewise_fit
         except ImportError as err:  # pragma: no cover - depends on the installed version
@@ -328,19 +333,37 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
                 "init='stagewise' needs crowdmix.stagewise, which is not available in this "
                 f"installation ({err}); use init='kmodes' or 'random'"
             ) from None
-        if e_rows is not None:
+        # constant columns carry no information; stagewise needs alphabets of size >= 2, so
+        # they are left out of its pair search (they do not change any likelihood ratio)
+        keep = np.flatnonzero(data.layout.sizes >= 2)
+        if len(keep) < 2:
             raise InputError(
-                "init='stagewise' selects its own expert features; do not combine it with "
-                "features=..."
+                "init='stagewise' needs at least two features with two or more categories"
             )
+        if len(keep) < data.n_features:
+            sub_layout = FeatureLayout.from_sizes(data.layout.sizes[keep])
+            sub_dense = data.dense[:, keep]
+            observed = sub_dense >= 0
+            offsets = np.zeros(data.n_samples + 1, dtype=np.int64)
+            np.cumsum(observed.sum(axis=1), out=offsets[1:])
+            codes = (sub_dense + sub_layout.start[:-1][None, :])[observed]
+        else:
+            sub_layout, offsets, codes = data.layout, data.offsets, data.codes
         result = stagewise_fit(
-            data.offsets, data.codes, data.layout, self.n_components,
-            smoothing=float(self.smoothing), random_state=rng,
+            offsets, codes, sub_layout, self.n_components,
+            smoothing=float(self.smoothing), refine=False,
         )
-        log_params = np.asarray(result.log_params, dtype=float)
-        log_weights = np.asarray(result.log_weights, dtype=float)
-        experts = getattr(result, "experts", None)
-        return (log_params, log_weights), experts
+        if result.stage_log_weights.shape[0] < self.n_components:
+            raise InputError(
+                f"stagewise EM stopped with {result.stage_log_weights.shape[0]} component(s) "
+                f"({result.stop_reason}): fewer than n_components={self.n_components}; use "
+                f"init='kmodes'"
+            )
+        log_params = np.zeros((data.n_codes, self.n_components))  # constant columns: log 1
+        rows = data.layout.code_mask(keep)
+        log_params[rows] = result.stage_log_params
+        self.stagewise_ = result
+        return (log_params, np.asarray(result.stage_log_weights, dtype=float)), keep[result.experts]
 
     def _run_all(self, data: EncodedMatrix, e_rows: np.ndarray | None) -> EMFit:
         rng = np.random.default_rng(self.random_state)
@@ -351,7 +374,7 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
         if not isinstance(self.init, str):
             starts = [("resp", self._initial_posteriors(data))]
         elif self.init == "stagewise":
-            params, experts = self._stagewise_start(data, e_rows, rng)
+            params, experts = self._stagewise_start(data, rng)
             starts = [("params", params)]
             self._stagewise_experts = experts
         else:
@@ -410,7 +433,7 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
         """Fit and return the cluster of every sample (``labels_``)."""
         self._check_params()
         encoder = CategoricalEncoder(categories=self.categories, handle_unknown=self.handle_unknown)
-        data = encoder.fit_transform(X)
+        data = encoder.fit_transform(X, owner=type(self).__name__)
         n, m = data.n_samples, data.n_features
         if n < self.n_components:
             raise InputError(
@@ -436,6 +459,7 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
                 stacklevel=2,
             )
         self._stagewise_experts = None
+        self.stagewise_ = None
         fit = self._run_all(data, e_rows)
         self._store(encoder, data, fit)
         if not fit.converged:
