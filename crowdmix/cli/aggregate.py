@@ -67,6 +67,7 @@ METHODS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "wawa": _weighted("wawa", "Wawa"),
     "zbs": _weighted("wawa", "ZeroBasedSkill"),
     "kos": _weighted("kos", "KOS"),
+    "mmsr": _weighted("mmsr", "MMSR"),
 }
 
 
