@@ -15,7 +15,7 @@ Behaviour on awkward input (documented and tested):
 - A column with a single observed value is kept: it has an alphabet of size one, contributes
   a factor of 1 to every likelihood and no free parameter, so it cannot influence a fit.
 - A column in which every value is missing raises :class:`crowdmix.InputError` naming it
-  (it has no alphabet; drop it).
+  (it has no alphabet; drop it), unless its categories are given.
 - A row in which every value is missing is kept: it has no code, its likelihood is 1 and its
   posterior is the mixture weights. :func:`encode_matrix` reports the count in
   ``EncodedMatrix.n_empty_rows`` so that estimators can warn.
@@ -301,7 +301,7 @@ class CategoricalEncoder:
             col = frame.iloc[:, j]
             missing = _missing_mask(col)
             observed = ~missing
-            if not observed.any():
+            if not observed.any() and given is None:
                 raise InputError(
                     f"column {_describe(name)} has no observed value (all {n} entries missing); "
                     f"drop it: it carries no information"
