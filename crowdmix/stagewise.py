@@ -82,6 +82,7 @@ __all__ = [
     "StageRecord",
     "stagewise_fit",
     "residual_mutual_information",
+    "selection_scores",
     "split_hessian",
     "split_objective",
     "split_directions",
@@ -197,8 +198,9 @@ def split_directions(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d_i[:2] = (1.0, -1.0)
         d_j = np.zeros(p.shape[1])
         d_j[:2] = (1.0, -1.0)
-    # a deterministic sign: the first feature's largest move is positive
-    if d_i[np.argmax(np.abs(d_i))] < 0:
+    # a deterministic sign: the first feature's first clearly non-zero move is positive
+    lead = np.flatnonzero(np.abs(d_i) > 1e-8 * np.abs(d_i).max())[0]
+    if d_i[lead] < 0:
         d_i, d_j = -d_i, -d_j
     return _unit_mass(d_i), _unit_mass(d_j)
 
@@ -239,6 +241,48 @@ def _perturb(log_params: np.ndarray, rows: slice, k: int, new: int, d: np.ndarra
 # --------------------------------------------------------------------------------------------
 # Residual mutual information
 # --------------------------------------------------------------------------------------------
+
+
+def selection_scores(
+    mi: np.ndarray,
+    mass: np.ndarray,
+    weights: np.ndarray,
+    eligible: np.ndarray,
+    dof: np.ndarray,
+    weighted: bool | str = True,
+    bias_correction: bool = False,
+    n_samples: int | None = None,
+) -> np.ndarray:
+    """Pair-selection scores of stagewise EM, shape (n_pairs, c); the stage picks the argmax.
+
+    ``w_k I_k(i, j)`` (``weighted=True``; the authors' Python), ``I_k(i, j)`` (``False``; their
+    MATLAB) or ``(N_k(i, j) / n) I_k(i, j)`` (``"mass"``: the weight of the samples where both
+    features are observed, ``= w_k I_k`` for complete data, ``G / 2n`` of the G-test), with
+    ``I_k`` optionally reduced by the Miller-Madow bias ``dof / (2 N_k)`` (``N_k = mass``, the
+    pair's weighted count in component ``k``; an empty table scores ``-inf``); pairs that are not
+    ``eligible`` (too little overlap) score ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mi = np.array([[0.30, 0.00], [0.05, 0.20]])       # 2 pairs x 2 components
+    >>> w = np.array([0.9, 0.1])
+    >>> ok, dof = np.ones(2, bool), np.ones(2)
+    >>> np.unravel_index(selection_scores(mi, mi, w, ok, dof, True).argmax(), mi.shape)
+    (np.int64(0), np.int64(0))
+    """
+    score = np.array(mi, dtype=float, copy=True)
+    if bias_correction:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score -= np.where(mass > 0, dof[:, None] / (2.0 * mass), np.inf)
+    if weighted == "mass":
+        if n_samples is None:
+            raise InputError("weighted='mass' needs n_samples")
+        score *= mass / max(float(n_samples), 1.0)
+    elif weighted:
+        score *= np.asarray(weights, dtype=float)[None, :]
+    score[~np.asarray(eligible, dtype=bool)] = -np.inf
+    return score
 
 
 class _PairData:
@@ -391,6 +435,8 @@ class StagewiseResult:
         ``"tol"`` (gain below ``tol``), ``"max_steps"`` or ``"no_candidates"`` (no pair left
         with enough overlap and positive score).
     refine_converged : bool
+    refine_set : ndarray of int
+        Features in the refinement's E-step.
     timings : dict
         Seconds spent in ``"setup"``, ``"stages"`` and ``"refine"``.
     """
@@ -407,6 +453,7 @@ class StagewiseResult:
     refine_history: np.ndarray
     stop_reason: str
     refine_converged: bool
+    refine_set: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     timings: dict = field(default_factory=dict)
 
     @property
@@ -487,7 +534,7 @@ def stagewise_fit(
     *,
     m_step: MStep | None = None,
     smoothing: float = 0.01,
-    weighted: bool = True,
+    weighted: bool | str = "mass",
     partial_m_step: bool = False,
     split: str = "auto",
     delta: float = 0.05,
@@ -497,6 +544,8 @@ def stagewise_fit(
     min_overlap: int = 1,
     bias_correction: bool = False,
     refine: bool = True,
+    refine_features: str = "all",
+    refine_alpha: float = 0.01,
     refine_max_iter: int = 100,
     refine_tol: float = 1e-6,
     align: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
@@ -521,9 +570,12 @@ def stagewise_fit(
         :func:`crowd_m_step`). Default: free columns with Dirichlet ``smoothing``.
     smoothing : float, default=0.01
         Dirichlet pseudo-count of the default M-step and of the penalty of the objective.
-    weighted : bool, default=True
-        Select the pair and component maximising ``w_k I_k(i, j)`` (the authors' Python);
-        ``False`` maximises ``I_k(i, j)`` (their MATLAB).
+    weighted : {"mass", True, False}, default="mass"
+        Select the pair and component maximising ``(N_k(i, j) / n) I_k(i, j)`` with
+        ``N_k(i, j) = sum_s q_s(k) [both observed]`` ("mass"; for complete data this is
+        ``w_k I_k``, and for sparse data it discounts pairs that share few samples, whose
+        mutual information is large by chance), ``w_k I_k(i, j)`` (True, the authors' Python) or
+        ``I_k(i, j)`` (False, their MATLAB).
     partial_m_step : bool, default=False
         Update only the experts' columns during the stages (the non-experts' columns are
         filled from the final expert posteriors before refinement and for the stopping rule).
@@ -548,6 +600,16 @@ def stagewise_fit(
         weighted count in component ``k``) from ``I_k`` before selecting.
     refine : bool, default=True
         Run EM with all features from the expert-only posteriors at the end.
+    refine_features : {"all", "informative", "experts"}, default="all"
+        Features in the refinement's E-step (its M-step always estimates every feature):
+        all of them (ordinary EM, as in the paper), the experts plus every feature whose values
+        depend significantly on the stagewise posteriors (G-test of independence of the
+        expected counts ``N_i(a, k)``, ``G ~ chi2((r_i - 1)(c - 1))`` under independence,
+        p-value below ``refine_alpha``), or the experts only (the authors' Python, whose
+        refinement kept the E-step on the selected features). Samples with no value of those
+        features get their all-feature posterior.
+    refine_alpha : float, default=0.01
+        Significance level of ``refine_features="informative"``.
     refine_max_iter, refine_tol : int, float
         Iterations and per-sample tolerance of the refinement.
     align : callable ``(resp_experts, experts) -> permutation``, optional
@@ -581,6 +643,14 @@ def stagewise_fit(
     True
     """
     _check_fit_args(layout, n_components, delta, tol, min_steps, max_steps, min_overlap)
+    if refine_features not in ("all", "informative", "experts"):
+        raise InputError(
+            f"refine_features must be 'all', 'informative' or 'experts', got {refine_features!r}"
+        )
+    if not 0 < refine_alpha < 1:
+        raise InputError(f"refine_alpha must be in (0, 1), got {refine_alpha!r}")
+    if weighted not in ("mass", True, False):
+        raise InputError(f"weighted must be 'mass', True or False, got {weighted!r}")
     if split not in ("auto", "hessian", "binary"):
         raise InputError(f"split must be 'auto', 'hessian' or 'binary', got {split!r}")
     if split == "binary" and np.any(layout.sizes != 2):
@@ -622,14 +692,8 @@ def stagewise_fit(
         c_t = log_weights.shape[0]
         tables = data.tables(resp)
         mi, mass = data.mutual_information(tables)
-        weights = resp.mean(axis=0)
-        score = mi.copy()
-        if bias_correction:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                score -= np.where(mass > 0, dof[:, None] / (2.0 * mass), np.inf)
-        if weighted:
-            score *= weights[None, :]
-        score[~eligible] = -np.inf
+        score = selection_scores(mi, mass, resp.mean(axis=0), eligible, dof, weighted,
+                                 bias_correction, n)
         if score.size == 0 or not np.isfinite(score).any() or score.max() <= 0:
             if c_t < c:
                 raise InputError(
@@ -713,21 +777,57 @@ def stagewise_fit(
     resp_refined = None
     refine_history = np.zeros(0)
     refine_converged = False
+    refine_set = np.arange(layout.n_features)
     if refine:
+        if refine_features == "all":
+            refine_mask = None
+        else:
+            chosen = is_expert.copy()
+            if refine_features == "informative":
+                counts = m_step_counts(offsets, codes, resp_experts, n_codes, n_chunks)
+                chosen |= _dependence_pvalues(counts, layout) < refine_alpha
+            refine_set = np.flatnonzero(chosen)
+            refine_mask = layout.code_mask(refine_set)
         fit = run_em(
             offsets, codes, n_codes, resp_experts, m_step, penalty,
-            max_iter=refine_max_iter, tol=refine_tol, clamp=clamp,
+            max_iter=refine_max_iter, tol=refine_tol, clamp=clamp, e_step_rows=refine_mask,
         )
         log_params, log_weights, resp_refined = fit.log_params, fit.log_weights, fit.resp
         refine_history, refine_converged = fit.history, fit.converged
+        if refine_mask is not None:
+            uncovered = np.bincount(data.sample_of_value[refine_mask[codes]], minlength=n) == 0
+            if uncovered.any():
+                full_resp, _ = posterior(offsets, codes, log_params, log_weights)
+                resp_refined = resp_refined.copy()
+                resp_refined[uncovered] = full_resp[uncovered]
     timings["refine"] = time.perf_counter() - t2
     return StagewiseResult(
         resp_experts=resp_experts, resp_refined=resp_refined, log_params=log_params,
         log_weights=log_weights, stage_log_params=stage_lp, stage_log_weights=stage_lw,
         experts=experts, history=history, initial_log_likelihood=ll0,
         refine_history=refine_history, stop_reason=stop_reason,
-        refine_converged=refine_converged, timings=timings,
+        refine_converged=refine_converged, refine_set=refine_set, timings=timings,
     )
+
+
+def _dependence_pvalues(counts: np.ndarray, layout: FeatureLayout) -> np.ndarray:
+    """Per feature, the p-value of the G-test of independence between its value and the
+    component, from expected counts ``N[(i, a), k]`` (shape (n_codes, c))."""
+    from scipy.stats import chi2
+
+    c = counts.shape[1]
+    start = layout.start[:-1]
+    row = counts.sum(axis=1)
+    col = np.add.reduceat(counts, start, axis=0)  # (m, c)
+    tot = col.sum(axis=1)
+    fcode = layout.feature_of_code
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = row[:, None] * col[fcode] / tot[fcode][:, None]
+        terms = np.where(counts > 0, counts * np.log(counts / expected), 0.0)
+    g = 2.0 * np.add.reduceat(terms, start, axis=0).sum(axis=1)
+    dof = (layout.sizes - 1) * (c - 1)
+    p = chi2.sf(np.maximum(g, 0.0), np.maximum(dof, 1))
+    return np.where(tot > 0, p, 1.0)
 
 
 def _complete(log_params, row_mask, m_step, offsets, codes, resp, n_codes, n_chunks):
@@ -855,8 +955,10 @@ class StagewiseEM(BaseAggregator):
         Number of components; crowdsourcing uses the number of classes (None or equal to it).
     confusion : {"full", "diagonal", "one_coin"}, default="full"
         Worker model for crowd answers (ignored for general data).
-    weighted : bool, default=True
-        Select pairs by ``w_k I_k(i, j)`` (True) or ``I_k(i, j)`` (False).
+    weighted : {"mass", True, False}, default="mass"
+        Select pairs by ``(N_k(i, j) / n) I_k(i, j)`` ("mass": the share of samples in component
+        ``k`` where both workers answered; equals ``w_k I_k`` for complete data), by
+        ``w_k I_k(i, j)`` (True) or by ``I_k(i, j)`` (False).
     partial_m_step : bool, default=False
         During the stages update only the experts' parameters.
     split : {"auto", "hessian", "binary"}, default="auto"
@@ -874,7 +976,12 @@ class StagewiseEM(BaseAggregator):
     bias_correction : bool, default=False
         Miller-Madow correction of the residual MI before selecting pairs.
     refine : bool, default=True
-        Refine with EM on all features; the expert-only result is kept in ``proba_experts_``.
+        Refine with EM at the end; the expert-only result is kept in ``proba_experts_``.
+    refine_features : {"informative", "all", "experts"}, default="informative"
+        Features in the refinement's E-step (see :func:`stagewise_fit`): the experts plus every
+        feature significantly dependent on the stagewise classes, all features, or the experts.
+    refine_alpha : float, default=0.01
+        Significance level of ``refine_features="informative"``.
     refine_max_iter : int, default=100
     refine_tol : float, default=1e-4
         Per-sample tolerance of the refinement (DawidSkene's default).
@@ -927,7 +1034,7 @@ class StagewiseEM(BaseAggregator):
         self,
         n_components: int | None = None,
         confusion: str = "full",
-        weighted: bool = True,
+        weighted: bool | str = "mass",
         partial_m_step: bool = False,
         split: str = "auto",
         delta: float = 0.05,
@@ -937,6 +1044,8 @@ class StagewiseEM(BaseAggregator):
         min_overlap: int = 1,
         bias_correction: bool = False,
         refine: bool = True,
+        refine_features: str = "informative",
+        refine_alpha: float = 0.01,
         refine_max_iter: int = 100,
         refine_tol: float = 1e-4,
         smoothing: float = 0.1,
@@ -954,6 +1063,8 @@ class StagewiseEM(BaseAggregator):
         self.min_overlap = min_overlap
         self.bias_correction = bias_correction
         self.refine = refine
+        self.refine_features = refine_features
+        self.refine_alpha = refine_alpha
         self.refine_max_iter = refine_max_iter
         self.refine_tol = refine_tol
         self.smoothing = smoothing
@@ -967,11 +1078,12 @@ class StagewiseEM(BaseAggregator):
         if not self.refine_tol >= 0:
             raise InputError(f"refine_tol must be >= 0, got {self.refine_tol!r}")
         return dict(
-            smoothing=self.smoothing, weighted=bool(self.weighted),
+            smoothing=self.smoothing, weighted=self.weighted,
             partial_m_step=bool(self.partial_m_step), split=self.split, delta=self.delta,
             tol=self.tol, min_steps=self.min_steps, max_steps=self.max_steps,
             min_overlap=self.min_overlap, bias_correction=bool(self.bias_correction),
-            refine=bool(self.refine), refine_max_iter=self.refine_max_iter,
+            refine=bool(self.refine), refine_features=self.refine_features,
+            refine_alpha=self.refine_alpha, refine_max_iter=self.refine_max_iter,
             refine_tol=self.refine_tol, callback=self._progress() if self.verbose else None,
         )
 
@@ -1041,8 +1153,15 @@ class StagewiseEM(BaseAggregator):
                 stacklevel=3,
             )
 
-    def _finish_common(self, res: StagewiseResult) -> None:
+    def _finish_common(self, res: StagewiseResult, layout: FeatureLayout) -> None:
         self._warn_refine(res)
+        # the features of the final E-step, so that predict() reproduces labels_
+        if res.resp_refined is None:
+            self._e_rows = layout.code_mask(res.experts)
+        elif len(res.refine_set) < layout.n_features:
+            self._e_rows = layout.code_mask(res.refine_set)
+        else:
+            self._e_rows = None
         self.result_ = res
         self.log_params_ = res.log_params
         self.log_weights_ = res.log_weights
@@ -1051,7 +1170,7 @@ class StagewiseEM(BaseAggregator):
         self.n_stages_ = res.n_stages
 
     def _finish_crowd(self, ans: CrowdAnswers, res: StagewiseResult) -> None:
-        self._finish_common(res)
+        self._finish_common(res, FeatureLayout.uniform(ans.n_workers, ans.n_classes))
         m, k = ans.n_workers, ans.n_classes
         self._store(ans, res.resp, np.argmax(res.resp, axis=1))
         self.proba_experts_ = proba_frame(ans.tasks, ans.classes, res.resp_experts)
@@ -1076,7 +1195,7 @@ class StagewiseEM(BaseAggregator):
             raise InputError(f"general discrete data need n_components (a positive integer), got {c!r}")
         _check_encoded(offsets, codes, layout)
         res = stagewise_fit(offsets, codes, layout, int(c), **options)
-        self._finish_common(res)
+        self._finish_common(res, layout)
         self._layout = layout
         self.classes_ = np.arange(int(c))
         self.n_samples_ = len(offsets) - 1
@@ -1100,15 +1219,25 @@ class StagewiseEM(BaseAggregator):
             if not np.array_equal(layout.start, self._layout.start):
                 raise InputError("the layout differs from the one used in fit")
             _check_encoded(offsets, codes, layout)
-            resp, _ = posterior(offsets, codes, self.log_params_, self.log_weights_)
-            return None, resp
+            return None, self._final_posterior(offsets, codes)
         ref = CrowdAnswers(
             np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
             np.zeros(1, np.int64), pd.Index([]), self.workers_, self.classes_,
         )
         new = ref.encode_like(data)
-        resp, _ = posterior(new.offsets, new.value_codes, self.log_params_, self.log_weights_)
-        return new, resp
+        return new, self._final_posterior(new.offsets, new.value_codes)
+
+    def _final_posterior(self, offsets: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """E-step on the features the fit's final E-step used; samples with none of them get
+        the all-feature posterior (as in :func:`stagewise_fit`)."""
+        full, _ = posterior(offsets, codes, self.log_params_, self.log_weights_)
+        if self._e_rows is None:
+            return full
+        resp, _ = posterior(offsets, codes, self.log_params_, self.log_weights_, self._e_rows)
+        sample = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        uncovered = np.bincount(sample[self._e_rows[codes]], minlength=len(offsets) - 1) == 0
+        resp[uncovered] = full[uncovered]
+        return resp
 
     def predict_proba(self, answers: Any):
         """Class probabilities of new samples (crowd: tasks answered by workers seen in ``fit``)."""

@@ -1,0 +1,227 @@
+"""Replication of Zhao & Zucker's sparse-experts study (stagewise EM, arXiv:1506.02975).
+
+100 workers, 1,000 tasks; a few one-coin experts (accuracy uniform in [0.6, 0.9]) among pure
+noise workers whose answers ignore the truth (``crowdmix.datasets.make_sparse_expert_crowd``);
+20, 10, 7, 5 and 3 experts (20% down to 3%), 10 repeats per level. Variants: binary (K = 2),
+K = 5, and binary with 70% of the answers missing.
+
+Methods (error rate on all tasks; no truth used in fitting):
+
+- oracle: posterior under the *true* parameters;
+- majority vote (``crowdmix.MajorityVote``);
+- MV-initialised EM (``DawidSkene()``) and spectral-initialised EM (``DawidSkene(init="spectral")``,
+  Zhang et al.'s Opt-D&S) when available;
+- stagewise (expert-only posteriors) and stagewise + refine (``StagewiseEM()``: E-step of the
+  refinement on the experts plus the workers significantly dependent on the stagewise classes);
+- stagewise + refine on all workers (``refine_features="all"``, the paper's ordinary EM);
+- unweighted pair selection (``weighted=False``; binary variant only).
+
+Usage::
+
+    python benchmarks/bench_stagewise_synthetic.py run [--variants binary k5 missing70] [--repeats 10]
+    python benchmarks/bench_stagewise_synthetic.py report
+
+``run`` appends one row per (variant, level, repeat, method) to
+``benchmarks/results/stagewise_synthetic.csv`` (resuming where it stopped); ``report`` prints
+the mean error with its spread (standard deviation, min-max) over repeats as markdown, writes
+``benchmarks/results/stagewise_synthetic.md`` and the figure ``docs/img/stagewise_synthetic.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crowdmix import DawidSkene, MajorityVote, as_answers
+from crowdmix.datasets import make_sparse_expert_crowd
+from crowdmix.em import posterior
+from crowdmix.exceptions import ConvergenceWarning
+from crowdmix.stagewise import StagewiseEM
+
+ROOT = Path(__file__).resolve().parents[1]
+CSV = ROOT / "benchmarks" / "results" / "stagewise_synthetic.csv"
+MD = ROOT / "benchmarks" / "results" / "stagewise_synthetic.md"
+FIG = ROOT / "docs" / "img" / "stagewise_synthetic.png"
+LEVELS = [20, 10, 7, 5, 3]
+VARIANTS = {
+    "binary": dict(n_classes=2, missing=0.0),
+    "k5": dict(n_classes=5, missing=0.0),
+    "missing70": dict(n_classes=2, missing=0.7),
+}
+METHOD_ORDER = [
+    "oracle", "majority vote", "MV-initialised EM", "spectral-initialised EM", "stagewise",
+    "stagewise + refine", "stagewise + refine (all workers)", "unweighted stagewise + refine",
+]
+
+
+def _has_spectral() -> bool:
+    from crowdmix import dawid_skene
+
+    return "spectral" in getattr(dawid_skene, "_INIT_NAMES", ())
+
+
+def oracle_posterior(crowd, ans) -> np.ndarray:
+    """Posterior of every task under the true confusion matrices and class prior."""
+    m, k = ans.n_workers, ans.n_classes
+    rows = [crowd.worker_ids.index(w) for w in ans.workers]
+    classes = list(ans.classes)
+    conf = crowd.confusions[rows][:, classes][:, :, classes]  # encoder order of the labels
+    with np.errstate(divide="ignore"):
+        lp = np.maximum(np.log(conf.reshape(m * k, k)), -700.0)
+    resp, _ = posterior(ans.offsets, ans.value_codes, lp, np.log(crowd.class_prior[classes]))
+    return resp
+
+
+def one_dataset(variant: str, n_experts: int, repeat: int) -> list[dict]:
+    spec = VARIANTS[variant]
+    seed = 10_000 * list(VARIANTS).index(variant) + 100 * n_experts + repeat
+    crowd = make_sparse_expert_crowd(
+        n_tasks=1000, n_workers=100, n_experts=n_experts, random_state=seed, **spec
+    )
+    ans = as_answers(crowd.answers)
+    truth = crowd.truth.loc[ans.tasks].to_numpy()
+    classes = np.asarray(ans.classes)
+    rows = []
+
+    def add(method, labels, seconds, **extra):
+        err = float(np.mean(np.asarray(labels) != truth))
+        rows.append(dict(variant=variant, n_experts=n_experts, repeat=repeat, method=method,
+                         error=100 * err, seconds=seconds, **extra))
+
+    add("oracle", classes[oracle_posterior(crowd, ans).argmax(1)], 0.0)
+    t = time.perf_counter()
+    mv = MajorityVote().fit(ans)
+    add("majority vote", mv.labels_.to_numpy(), time.perf_counter() - t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t = time.perf_counter()
+        ds = DawidSkene().fit(ans)
+        add("MV-initialised EM", ds.labels_.to_numpy(), time.perf_counter() - t)
+        if _has_spectral():
+            t = time.perf_counter()
+            sp = DawidSkene(init="spectral").fit(ans)
+            add("spectral-initialised EM", sp.labels_.to_numpy(), time.perf_counter() - t)
+        experts = {w for w, ty in zip(crowd.worker_ids, crowd.worker_types) if ty == "expert"}
+        t = time.perf_counter()
+        sw = StagewiseEM().fit(ans)
+        dt = time.perf_counter() - t
+        found = len(experts & set(sw.experts_))
+        extra = dict(experts_found=found, expert_set=len(sw.experts_), stages=sw.n_stages_)
+        add("stagewise", sw.labels_experts_.to_numpy(), dt, **extra)
+        add("stagewise + refine", sw.labels_.to_numpy(), dt, **extra)
+        t = time.perf_counter()
+        sa = StagewiseEM(refine_features="all").fit(ans)
+        add("stagewise + refine (all workers)", sa.labels_.to_numpy(), time.perf_counter() - t)
+        if variant == "binary":
+            t = time.perf_counter()
+            su = StagewiseEM(weighted=False).fit(ans)
+            add("unweighted stagewise + refine", su.labels_.to_numpy(), time.perf_counter() - t,
+                experts_found=len(experts & set(su.experts_)), expert_set=len(su.experts_),
+                stages=su.n_stages_)
+    return rows
+
+
+def run(variants: list[str], repeats: int) -> None:
+    CSV.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if CSV.exists():
+        old = pd.read_csv(CSV)
+        done = set(zip(old["variant"], old["n_experts"], old["repeat"]))
+    for variant in variants:
+        for n_experts in LEVELS:
+            for repeat in range(repeats):
+                if (variant, n_experts, repeat) in done:
+                    continue
+                rows = one_dataset(variant, n_experts, repeat)
+                frame = pd.DataFrame(rows)
+                frame.to_csv(CSV, mode="a", header=not CSV.exists(), index=False)
+                summary = {r["method"]: round(r["error"], 1) for r in rows}
+                print(variant, n_experts, repeat, summary, flush=True)
+
+
+def report() -> str:
+    df = pd.read_csv(CSV)
+    lines = []
+    for variant in [v for v in VARIANTS if v in set(df["variant"])]:
+        sub = df[df["variant"] == variant]
+        methods = [m for m in METHOD_ORDER if m in set(sub["method"])]
+        reps = sub.groupby("n_experts")["repeat"].nunique()
+        lines.append(f"\n### {variant}: error rate (%), mean ± sd [min-max] over repeats\n")
+        lines.append("| experts (of 100) | repeats | " + " | ".join(methods) + " |")
+        lines.append("|---|---|" + "---|" * len(methods))
+        for level in LEVELS:
+            cell = sub[sub["n_experts"] == level]
+            if cell.empty:
+                continue
+            out = []
+            for m in methods:
+                e = cell.loc[cell["method"] == m, "error"]
+                out.append(f"{e.mean():.1f} ± {e.std(ddof=1) if len(e) > 1 else 0:.1f} [{e.min():.1f}-{e.max():.1f}]")
+            lines.append(f"| {level} | {reps[level]} | " + " | ".join(out) + " |")
+        sw = sub[sub["method"] == "stagewise + refine"]
+        if "experts_found" in sw:
+            lines.append("\nStagewise: true experts found / expert-set size / stages (mean): " + ", ".join(
+                f"{lvl}: {g['experts_found'].mean():.1f}/{g['expert_set'].mean():.1f}/{g['stages'].mean():.1f}"
+                for lvl, g in sw.groupby("n_experts", sort=False)))
+        wide = sub.pivot_table(index=["n_experts", "repeat"], columns="method", values="error")
+        if {"stagewise + refine", "MV-initialised EM", "oracle"} <= set(wide.columns):
+            gap = (wide["stagewise + refine"] - wide["oracle"]).groupby("n_experts").mean()
+            vs_em = (wide["stagewise + refine"] - wide["MV-initialised EM"]).groupby("n_experts").mean()
+            lines.append("\nMean gap of stagewise + refine to the oracle (points): " + ", ".join(
+                f"{lvl}: {gap[lvl]:+.1f}" for lvl in LEVELS if lvl in gap.index))
+            lines.append("\nMean difference stagewise + refine minus MV-initialised EM (points): " + ", ".join(
+                f"{lvl}: {vs_em[lvl]:+.1f}" for lvl in LEVELS if lvl in vs_em.index))
+    text = "\n".join(lines) + "\n"
+    MD.write_text(text)
+    _figure(df)
+    return text
+
+
+def _figure(df: pd.DataFrame) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = [v for v in VARIANTS if v in set(df["variant"])]
+    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4), squeeze=False)
+    titles = {"binary": "K = 2", "k5": "K = 5", "missing70": "K = 2, 70% missing"}
+    for ax, variant in zip(axes[0], variants):
+        sub = df[df["variant"] == variant]
+        for m in [m for m in METHOD_ORDER if m in set(sub["method"])]:
+            g = sub[sub["method"] == m].groupby("n_experts")["error"]
+            mean, sd = g.mean(), g.std(ddof=1).fillna(0)
+            x = np.array(mean.index) / 100 * 100
+            ax.errorbar(x, mean.values, yerr=sd.values, marker="o", capsize=3, label=m,
+                        linestyle="--" if m == "oracle" else "-")
+        ax.set_xlabel("experts among 100 workers (%)")
+        ax.set_ylabel("error rate (%)")
+        ax.set_title(f"sparse experts, {titles.get(variant, variant)}")
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    FIG.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIG, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    r.add_argument("--repeats", type=int, default=10)
+    sub.add_parser("report")
+    args = parser.parse_args()
+    if args.cmd == "run":
+        run(args.variants, args.repeats)
+    print(report())
+
+
+if __name__ == "__main__":
+    main()
