@@ -158,14 +158,18 @@ def _crowdkit_child(name: str, cls_name: str, queue) -> None:
     est = getattr(cka, cls_name)()
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    if cls_name in ("Wawa", "ZeroBasedSkill"):
-        # crowd-kit 1.4.2's predict() calls sklearn's check_is_fitted on a non-sklearn object,
-        # which fails with scikit-learn >= 1.6; do what its _apply does (weighted vote with the
-        # fitted skills) directly.
-        est.fit(bench.answers)
-        labels = cka.MajorityVote().fit(bench.answers, skills=est.skills_).labels_
-    else:
-        labels = est.fit_predict(bench.answers)
+    try:
+        if cls_name in ("Wawa", "ZeroBasedSkill"):
+            # crowd-kit 1.4.2's predict() calls sklearn's check_is_fitted on a non-sklearn
+            # object, which fails with scikit-learn >= 1.6; do what its _apply does (weighted
+            # vote with the fitted skills) directly.
+            est.fit(bench.answers)
+            labels = cka.MajorityVote().fit(bench.answers, skills=est.skills_).labels_
+        else:
+            labels = est.fit_predict(bench.answers)
+    except Exception as err:  # noqa: BLE001 - report crowd-kit's failure in the table
+        queue.put(("failed", f"failed: {type(err).__name__} {str(err)[:60]}".strip()))
+        return
     elapsed = time.perf_counter() - t0
     queue.put((error_rate(labels, bench.truth), elapsed))
 
@@ -190,12 +194,15 @@ def run_crowdkit_one(name: str, key: str, timeout: float) -> dict:
         row.update(error=float("nan"), time_s=float("nan"), status=f"failed (exit {proc.exitcode})")
     else:
         err, elapsed = queue.get()
-        row.update(error=err, time_s=elapsed, status="ok")
+        if err == "failed":
+            row.update(error=float("nan"), time_s=float("nan"), status=elapsed)
+        else:
+            row.update(error=err, time_s=elapsed, status="ok")
     return row
 
 
 def run_crowdkit(datasets: list[str], methods: list[str], reuse: bool, skip_slow: bool,
-                 timeout: float) -> pd.DataFrame:
+                 timeout: float, retry_failed: bool = False) -> pd.DataFrame:
     path = RESULTS / "crowdkit_methods.csv"
     saved = pd.read_csv(path) if path.exists() else pd.DataFrame(
         columns=["dataset", "method", "error", "time_s", "status", "crowdkit_version", "measured"])
@@ -207,7 +214,11 @@ def run_crowdkit(datasets: list[str], methods: list[str], reuse: bool, skip_slow
         if key in BINARY_ONLY and load_crowd_benchmark(name).n_classes != 2:
             continue
         old = saved[(saved.dataset == name) & (saved.method == key)]
-        if (reuse or (skip_slow and (name, key) in SLOW)) and len(old):
+        if retry_failed and len(old) and old.iloc[-1]["status"] == "ok":
+            reuse_this = True
+        else:
+            reuse_this = reuse and not retry_failed
+        if (reuse_this or (skip_slow and (name, key) in SLOW)) and len(old):
             row = old.iloc[-1].to_dict()
             row["source"] = "saved"
             rows.append(row)
@@ -276,12 +287,36 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tie_table(datasets: list[str]) -> str:
+    """Majority vote under the three tie-breaking rules in use (no fitting involved)."""
+    try:
+        import crowdkit.aggregation as cka
+    except ImportError:
+        cka = None
+    from crowdmix import MajorityVote
+    from crowdmix.metrics import majority_vote_expected_error
+
+    lines = ["| dataset | ties to the first class (crowdmix default) | crowd-kit's order "
+             "(most frequent label first) | uniform random tie-break (expected) |",
+             "|---|---|---|---|"]
+    for name in datasets:
+        b = load_crowd_benchmark(name)
+        first = error_rate(MajorityVote().fit_predict(b.answers), b.truth)
+        ck = "n/a" if cka is None else \
+            f"{100 * error_rate(cka.MajorityVote().fit(b.answers).labels_, b.truth):.2f}"
+        rand = majority_vote_expected_error(b.answers, b.truth)
+        lines.append(f"| {name} | {100 * first:.2f} | {ck} | {100 * rand:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--only", choices=["crowdmix", "crowdkit"], default=None)
     p.add_argument("--reuse", action="store_true", help="reuse every saved crowd-kit result")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="reuse saved crowd-kit results that succeeded, re-run the others")
     p.add_argument("--skip-slow", action="store_true",
                    help="do not run slow crowd-kit pairs (use saved results if any)")
     p.add_argument("--timeout", type=float, default=1800.0, help="per crowd-kit fit, seconds")
@@ -300,13 +335,14 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("crowd-kit is not installed: crowdmix only", file=sys.stderr)
         else:
-            theirs = run_crowdkit(datasets, methods, args.reuse, args.skip_slow, args.timeout)
+            theirs = run_crowdkit(datasets, methods, args.reuse, args.skip_slow, args.timeout,
+                                  args.retry_failed)
     if args.only == "crowdkit":
         return 0
     ours = run_crowdmix(datasets, methods, args.repeat)
     _write_atomic(ours, RESULTS / "crowdmix_methods.csv")
     table = combined_table(ours, theirs)
-    text = markdown(table)
+    text = markdown(table) + "\n" + tie_table(datasets)
     _write_atomic(text, RESULTS / "methods_table.md", text=True)  # type: ignore[arg-type]
     print(text)
     return 0
