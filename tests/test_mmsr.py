@@ -128,6 +128,7 @@ def test_multiclass_accuracy_estimates():
     assert mmsr.converged_
 
 
+@pytest.mark.filterwarnings("ignore")  # crowd-kit's own pandas deprecations
 def test_matches_crowdkit_on_complete_data():
     cka = pytest.importorskip("crowdkit.aggregation", reason="crowd-kit not installed")
     # every worker answers every task: every pair is observed, where the two agree by design

@@ -180,6 +180,7 @@ def test_random_tie_break_is_seeded():
     pd.testing.assert_series_equal(a, b)
 
 
+@pytest.mark.filterwarnings("ignore")  # crowd-kit's own pandas deprecations
 def test_matches_crowdkit_when_installed():
     cka = pytest.importorskip("crowdkit.aggregation", reason="crowd-kit not installed")
     # odd number of answers per binary task: no ties, so tie-breaking conventions do not matter
