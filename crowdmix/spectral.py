@@ -318,7 +318,7 @@ def spectral_estimate(answers: Any, random_state: Any = None) -> SpectralEstimat
         # M_{i,-g}[a, l] = (1/n) sum_s [x_si = a] Z_{-g}[s, l], for all workers of group g at once
         code = ans.value_codes[rows]
         zs = z_alt[ans.task[rows]]
-        pair = np.stack([np.bincount(code, weights=zs[:, l], minlength=m * k) for l in range(k)], axis=1)
+        pair = np.stack([np.bincount(code, weights=zs[:, c], minlength=m * k) for c in range(k)], axis=1)
         est = pair.reshape(m, k, k) / n @ rhs
         members = groups == g
         confusions[members] = est[members]
