@@ -36,9 +36,11 @@ DATASETS = ["bird", "rte", "dog", "web", "trec"]
 
 VARIANTS = {
     "stagewise (experts only)": dict(refine=False),
-    "stagewise + refine (informative)": dict(refine_features="informative"),
+    "stagewise + refine (informative; default)": dict(),
     "stagewise + refine (all workers)": dict(refine_features="all"),
-    "unweighted stagewise + refine (informative)": dict(weighted=False, refine_features="informative"),
+    "w-weighted stagewise + refine (informative)": dict(weighted=True),
+    "w-weighted stagewise + refine (all workers)": dict(weighted=True, refine_features="all"),
+    "unweighted stagewise + refine (informative)": dict(weighted=False),
 }
 
 
@@ -66,7 +68,7 @@ def real_data(lines: list[str]) -> None:
             est, t = _timed(lambda kw=kw: StagewiseEM(**kw).fit(ans))
             rows.setdefault(label, {})[name] = 100 * error_rate(est.labels_, bench.truth)
             times.setdefault(label, {})[name] = t / t_ds
-            if label == "stagewise + refine (informative)":
+            if label == "stagewise + refine (informative; default)":
                 info[name] = (len(est.experts_), est.n_stages_, len(est.result_.refine_set), ans.n_workers,
                               est.stop_reason_)
         print(name, {k: round(v[name], 2) for k, v in rows.items()}, flush=True)

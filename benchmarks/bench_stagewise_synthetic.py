@@ -11,10 +11,12 @@ Methods (error rate on all tasks; no truth used in fitting):
 - majority vote (``crowdmix.MajorityVote``);
 - MV-initialised EM (``DawidSkene()``) and spectral-initialised EM (``DawidSkene(init="spectral")``,
   Zhang et al.'s Opt-D&S) when available;
-- stagewise (expert-only posteriors) and stagewise + refine (``StagewiseEM()``: E-step of the
-  refinement on the experts plus the workers significantly dependent on the stagewise classes);
-- stagewise + refine on all workers (``refine_features="all"``, the paper's ordinary EM);
-- unweighted pair selection (``weighted=False``; binary variant only).
+- stagewise (expert-only posteriors) and stagewise + refine
+  (``StagewiseEM(weighted="mass", refine_features="informative")``: E-step of the refinement on
+  the experts plus the workers significantly dependent on the stagewise classes);
+- stagewise + refine on all workers (``weighted="mass", refine_features="all"``: the paper's
+  ordinary EM refinement; for complete data "mass" selection is the w-weighted rule);
+- unweighted pair selection (``weighted=False``, informative refinement; binary variant only).
 
 Usage::
 
@@ -108,18 +110,18 @@ def one_dataset(variant: str, n_experts: int, repeat: int) -> list[dict]:
             add("spectral-initialised EM", sp.labels_.to_numpy(), time.perf_counter() - t)
         experts = {w for w, ty in zip(crowd.worker_ids, crowd.worker_types) if ty == "expert"}
         t = time.perf_counter()
-        sw = StagewiseEM().fit(ans)
+        sw = StagewiseEM(weighted="mass", refine_features="informative").fit(ans)
         dt = time.perf_counter() - t
         found = len(experts & set(sw.experts_))
         extra = dict(experts_found=found, expert_set=len(sw.experts_), stages=sw.n_stages_)
         add("stagewise", sw.labels_experts_.to_numpy(), dt, **extra)
         add("stagewise + refine", sw.labels_.to_numpy(), dt, **extra)
         t = time.perf_counter()
-        sa = StagewiseEM(refine_features="all").fit(ans)
+        sa = StagewiseEM(weighted="mass", refine_features="all").fit(ans)
         add("stagewise + refine (all workers)", sa.labels_.to_numpy(), time.perf_counter() - t)
         if variant == "binary":
             t = time.perf_counter()
-            su = StagewiseEM(weighted=False).fit(ans)
+            su = StagewiseEM(weighted=False, refine_features="informative").fit(ans)
             add("unweighted stagewise + refine", su.labels_.to_numpy(), time.perf_counter() - t,
                 experts_found=len(experts & set(su.experts_)), expert_set=len(su.experts_),
                 stages=su.n_stages_)
