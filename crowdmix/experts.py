@@ -36,6 +36,9 @@ __all__ = [
     "complete_posteriors",
     "expert_grid",
     "expert_mask",
+    "heldout_choice",
+    "heldout_loglik",
+    "rank_stability",
     "knee_point",
     "resolve_experts",
     "residual_cmi",
@@ -248,7 +251,14 @@ def expert_grid(n_workers: int, n_min: int = 3) -> np.ndarray:
 
 
 def knee_point(scores: np.ndarray, n_min: int = 3) -> int:
-    """Knee of the decreasing score curve (Kneedle: farthest point below the chord), as N."""
+    """Knee of the decreasing score curve (Kneedle: the point farthest below the chord from the
+    first to the last score); N = the number of workers before it (at least ``n_min``).
+
+    Examples
+    --------
+    >>> knee_point([9.0, 8.5, 8.0, 1.0, 0.9, 0.8, 0.7, 0.6])
+    3
+    """
     y = np.sort(np.asarray(scores, dtype=float))[::-1]
     m = len(y)
     if m <= n_min:
@@ -259,7 +269,7 @@ def knee_point(scores: np.ndarray, n_min: int = 3) -> int:
         return m
     yn = (y - y[-1]) / span
     dist = (1.0 - x) - yn  # chord from (0, 1) to (1, 0); the curve lies below it
-    return int(max(n_min, np.argmax(dist) + 1))
+    return int(max(n_min, np.argmax(dist)))  # the workers before the knee point
 
 
 @dataclass
@@ -427,13 +437,24 @@ def heldout_loglik(
     return out
 
 
-def _one_se_largest(scores: np.ndarray) -> tuple[int, np.ndarray]:
-    """Index of the largest candidate whose mean score is within one standard error (of the
-    paired difference) of the best, and the standard errors."""
+def heldout_choice(scores: np.ndarray, z: float = 2.0) -> tuple[int, np.ndarray]:
+    """The held-out rule: which candidate to keep, from per-answer held-out scores.
+
+    ``scores`` has one row per candidate N (increasing, the last = all workers) and one column
+    per held-out answer. The expert model replaces the largest candidate (normally all workers,
+    i.e. plain EM) only if its mean
+    held-out log-likelihood is better by more than ``z`` standard errors of the paired
+    difference; then the **largest** N within one standard error of the best is kept (the
+    one-standard-error rule, preferring the model closer to plain EM). Returns the index of
+    the chosen row and the standard errors of each row's difference to the best.
+    """
     means = scores.mean(axis=1)
     best = int(np.argmax(means))
     n = scores.shape[1]
     se = (scores - scores[best]).std(axis=1, ddof=1) / np.sqrt(max(n, 1))
+    last = len(means) - 1
+    if best == last or means[best] - means[last] <= z * se[last]:
+        return last, se
     ok = np.flatnonzero(means >= means[best] - se)
     return int(ok.max()), se
 
@@ -481,9 +502,10 @@ def select_n_experts(
     to all workers; all workers means plain EM). Criteria (ALGORITHMS.md §2):
 
     - ``"heldout"`` (default): cross-validated predictive log-likelihood of held-out answers
-      (:func:`heldout_loglik`); the **largest** N within one standard error of the best is
-      chosen (prefers the all-worker model unless the experts predict unseen answers
-      significantly better). Costs ``n_folds x len(grid)`` EM fits.
+      (:func:`heldout_loglik`), decided by :func:`heldout_choice`: all workers unless the
+      best expert model predicts unseen answers better by more than two standard errors,
+      else the largest N within one standard error of the best. Costs
+      ``n_folds x len(grid)`` EM fits.
     - ``"residual"``: the N whose fitted posterior leaves the least residual conditional MI
       between workers relative to its chi-square null level (:func:`residual_cmi`).
     - ``"knee"``: the knee of the sorted score curve (:func:`knee_point`).
@@ -538,7 +560,7 @@ def select_n_experts(
     if "heldout" in todo:
         scores = heldout_loglik(ans, grid_arr, estimator=estimator, n_folds=n_folds,
                                 random_state=random_state)
-        idx, se = _one_se_largest(scores)
+        idx, se = heldout_choice(scores)
         table["heldout"] = scores.mean(axis=1)
         table["heldout_se"] = se
         chosen["heldout"] = int(grid_arr[idx])
