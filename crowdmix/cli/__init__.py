@@ -17,7 +17,7 @@ from ..exceptions import InputError
 __all__ = ["main", "COMMANDS"]
 
 #: subcommand modules, in the order ``crowdmix --help`` lists them
-COMMANDS = ["aggregate", "benchmark"]
+COMMANDS = ["aggregate", "benchmark", "rank_workers"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,9 +31,29 @@ def _ds(confusion: str) -> Callable[[argparse.Namespace], Any]:
         for name in ("max_iter", "tol", "smoothing"):
             if getattr(args, name) is not None:
                 kwargs[name] = getattr(args, name)
+        if getattr(args, "experts", None) is not None:
+            kwargs["experts"] = parse_experts(args.experts)
         return DawidSkene(verbose=int(args.progress), **kwargs)
 
     return make
+
+
+def parse_experts(value: str) -> Any:
+    """``--experts``: "auto", a number of experts N, or a share of the workers in (0, 1)."""
+    text = value.strip()
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        share = float(text)
+    except ValueError:
+        raise InputError(f"--experts must be 'auto', a number N or a share like 0.2, got {value!r}") from None
+    if not 0.0 < share <= 1.0:
+        raise InputError(f"--experts share must lie in (0, 1], got {value!r}")
+    return share
 
 
 def _weighted(module: str, cls_name: str) -> Callable[[argparse.Namespace], Any]:
@@ -97,6 +117,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tol", type=float, default=None, help="EM convergence tolerance (per task)")
     p.add_argument("--smoothing", type=float, default=None, help="Dirichlet pseudo-count")
     p.add_argument("--seed", type=int, default=None, help="random seed (random tie-breaks and starts)")
+    p.add_argument("--experts", default=None, metavar="auto|N|SHARE",
+                   help="Dawid-Skene methods: E-step on the top workers by pairwise mutual "
+                        "information: 'auto' (N chosen without truth), a number N or a share")
     p.add_argument("--progress", action="store_true", default=None,
                    help="report EM progress on stderr (default: on for inputs over 1M answers)")
     p.set_defaults(func=run)
@@ -137,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.workers, [args.input])
         if args.workers == args.output:
             raise InputError("--workers and --output name the same file; give two paths")
+    if getattr(args, "experts", None) is not None and args.method not in ("ds", "diagonal", "one-coin"):
+        raise InputError(f"--experts applies to the Dawid-Skene methods (ds, diagonal, one-coin), not {args.method}")
+    if getattr(args, "experts", None) is not None:
+        parse_experts(args.experts)  # fail on a bad value before reading the input
     classes = None if args.classes is None else [c.strip() for c in args.classes.split(",")]
     started = time.perf_counter()
     answers = CrowdAnswers.read(
