@@ -186,7 +186,8 @@ def run_em(
         decreasing up to rounding), iterations and whether ``tol`` was reached.
     """
     n = len(offsets) - 1
-    n_chunks = default_n_chunks(n)
+    n_components = np.shape(init_resp)[1] if init_params is None else len(init_params[1])
+    n_chunks = default_n_chunks(n, len(codes), n_codes, n_components)
     if clamp is None:
         clamp = np.full(n, -1, dtype=np.int64)
     if init_params is None:

@@ -25,9 +25,36 @@ from numba import njit, prange
 __all__ = ["e_step", "em_pass", "m_step_counts", "default_n_chunks"]
 
 
-def default_n_chunks(n_samples: int) -> int:
-    """Number of independent chunks for the parallel kernels (two per thread, at least one)."""
-    return max(1, min(n_samples, 2 * numba.get_num_threads()))
+# Below this many observed values a pass runs serially (a serial pass over 2M values takes
+# ~50 ms on one core): launching the thread pool costs ~0.1 ms on an idle machine but tens of
+# milliseconds per call on an oversubscribed one (measured in benchmarks/bench_speed.py).
+SERIAL_BELOW = 2_000_000
+# Upper bound on the memory of the per-chunk count tables (n_chunks x n_codes x c float64).
+PARTS_BUDGET_BYTES = 256 * 2**20
+# Samples per batch inside a chunk: the E-step of a batch (reads ``log_params``) runs before its
+# M-step statistics (writes the count table), so each phase keeps one table in cache.
+_BATCH = 16384
+
+
+def default_n_chunks(
+    n_samples: int,
+    n_values: int | None = None,
+    n_codes: int | None = None,
+    n_components: int | None = None,
+) -> int:
+    """Number of independent chunks for the parallel kernels.
+
+    Two per thread and at most one per sample; one (a serial run) when fewer than
+    ``SERIAL_BELOW`` values are observed (``n_values``); and, when ``n_codes`` and
+    ``n_components`` are given, few enough that the per-chunk count tables fit in
+    ``PARTS_BUDGET_BYTES``.
+    """
+    if n_values is not None and n_values < SERIAL_BELOW:
+        return 1
+    chunks = max(1, min(n_samples, 2 * numba.get_num_threads()))
+    if n_codes and n_components:
+        chunks = min(chunks, max(1, PARTS_BUDGET_BYTES // (8 * int(n_codes) * int(n_components))))
+    return chunks
 
 
 @njit(cache=True, inline="always")
@@ -89,21 +116,43 @@ def e_step(offsets, codes, log_params, log_weights, n_chunks):
     return resp, sample_ll
 
 
-@njit(cache=True, parallel=True)
-def m_step_counts(offsets, codes, resp, n_codes, n_chunks):
-    """Expected counts ``N[code, k] = sum_s q_s(k) [x_s has that value]``, shape (n_codes, c)."""
-    n = offsets.shape[0] - 1
+@njit(cache=True, inline="always")
+def _count_block(offsets, codes, resp, start, stop, part):
+    """Add the expected value counts of samples ``start:stop`` to ``part``."""
     c = resp.shape[1]
-    parts = np.zeros((n_chunks, n_codes, c))
+    for s in range(start, stop):
+        for j in range(offsets[s], offsets[s + 1]):
+            row = codes[j]
+            for k in range(c):
+                part[row, k] += resp[s, k]
+
+
+@njit(cache=True, parallel=True)
+def _m_step_counts_parallel(offsets, codes, resp, n_codes, n_chunks):
+    n = offsets.shape[0] - 1
+    parts = np.zeros((n_chunks, n_codes, resp.shape[1]))
     size = (n + n_chunks - 1) // n_chunks
     for b in prange(n_chunks):
-        part = parts[b]
-        for s in range(b * size, min(n, (b + 1) * size)):
-            for j in range(offsets[s], offsets[s + 1]):
-                row = codes[j]
-                for k in range(c):
-                    part[row, k] += resp[s, k]
+        _count_block(offsets, codes, resp, b * size, min(n, (b + 1) * size), parts[b])
     return _sum_parts(parts)
+
+
+@njit(cache=True)
+def _m_step_counts_serial(offsets, codes, resp, n_codes):
+    counts = np.zeros((n_codes, resp.shape[1]))
+    _count_block(offsets, codes, resp, 0, offsets.shape[0] - 1, counts)
+    return counts
+
+
+def m_step_counts(offsets, codes, resp, n_codes, n_chunks):
+    """Expected counts ``N[code, k] = sum_s q_s(k) [x_s has that value]``, shape (n_codes, c).
+
+    Serial when ``n_chunks == 1``; otherwise ``n_chunks`` chunks in parallel, each with its own
+    count table, summed in chunk order.
+    """
+    if n_chunks <= 1:
+        return _m_step_counts_serial(offsets, codes, resp, n_codes)
+    return _m_step_counts_parallel(offsets, codes, resp, n_codes, n_chunks)
 
 
 @njit(cache=True)
@@ -114,37 +163,19 @@ def _sum_parts(parts):
     return out
 
 
-@njit(cache=True, parallel=True)
-def em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
-    """One pass over the data: E-step with the given parameters and the M-step statistics.
-
-    Samples with ``clamp[s] >= 0`` have a known class: their posterior is the one-hot vector of
-    that class and their contribution to the log-likelihood is ``log p(x_s, y_s = clamp[s])``.
-
-    Returns
-    -------
-    resp : float64 array (n, c)
-    counts : float64 array (n_codes, c)
-        Expected value counts under ``resp``.
-    loglik : float
-        Sum over samples of the (joint, for clamped samples) log-likelihood.
-    """
-    n = offsets.shape[0] - 1
+@njit(cache=True, inline="always")
+def _em_block(offsets, codes, log_params, log_weights, clamp, start, stop, resp, part, buf):
+    """E-step of samples ``start:stop`` into ``resp``, their counts added to ``part``; returns
+    their (joint, for clamped samples) log-likelihood. Works in batches of ``_BATCH`` samples,
+    the E-step of a batch before its counts, for cache locality."""
     c = log_weights.shape[0]
-    resp = np.empty((n, c))
-    parts = np.zeros((n_chunks, n_codes, c))
-    ll_parts = np.zeros(n_chunks)
-    size = (n + n_chunks - 1) // n_chunks
-    for b in prange(n_chunks):
-        buf = np.empty(c)
-        part = parts[b]
-        ll = 0.0
-        for s in range(b * size, min(n, (b + 1) * size)):
+    ll = 0.0
+    for b0 in range(start, stop, _BATCH):
+        b1 = min(stop, b0 + _BATCH)
+        for s in range(b0, b1):
             for k in range(c):
                 buf[k] = log_weights[k]
-            lo = offsets[s]
-            hi = offsets[s + 1]
-            for j in range(lo, hi):
+            for j in range(offsets[s], offsets[s + 1]):
                 row = codes[j]
                 for k in range(c):
                     buf[k] += log_params[row, k]
@@ -156,9 +187,56 @@ def em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
                 resp[s, known] = 1.0
             else:
                 ll += _posterior_row(buf, resp[s])
-            for j in range(lo, hi):
+        for s in range(b0, b1):
+            for j in range(offsets[s], offsets[s + 1]):
                 row = codes[j]
                 for k in range(c):
                     part[row, k] += resp[s, k]
-        ll_parts[b] = ll
+    return ll
+
+
+@njit(cache=True, parallel=True)
+def _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
+    n = offsets.shape[0] - 1
+    c = log_weights.shape[0]
+    resp = np.empty((n, c))
+    parts = np.zeros((n_chunks, n_codes, c))
+    ll_parts = np.zeros(n_chunks)
+    size = (n + n_chunks - 1) // n_chunks
+    for b in prange(n_chunks):
+        ll_parts[b] = _em_block(offsets, codes, log_params, log_weights, clamp, b * size,
+                                min(n, (b + 1) * size), resp, parts[b], np.empty(c))
     return resp, _sum_parts(parts), ll_parts.sum()
+
+
+@njit(cache=True)
+def _em_pass_serial(offsets, codes, log_params, log_weights, clamp, n_codes):
+    n = offsets.shape[0] - 1
+    c = log_weights.shape[0]
+    resp = np.empty((n, c))
+    counts = np.zeros((n_codes, c))
+    ll = _em_block(offsets, codes, log_params, log_weights, clamp, 0, n, resp, counts, np.empty(c))
+    return resp, counts, ll
+
+
+def em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
+    """One pass over the data: E-step with the given parameters and the M-step statistics.
+
+    Samples with ``clamp[s] >= 0`` have a known class: their posterior is the one-hot vector of
+    that class and their contribution to the log-likelihood is ``log p(x_s, y_s = clamp[s])``.
+    With ``n_chunks == 1`` the pass runs serially (no thread-pool launch); otherwise the
+    samples are split into ``n_chunks`` contiguous chunks processed in parallel, each with its
+    own count table, and the tables are summed in chunk order (results do not depend on the
+    thread schedule).
+
+    Returns
+    -------
+    resp : float64 array (n, c)
+    counts : float64 array (n_codes, c)
+        Expected value counts under ``resp``.
+    loglik : float
+        Sum over samples of the (joint, for clamped samples) log-likelihood.
+    """
+    if n_chunks <= 1:
+        return _em_pass_serial(offsets, codes, log_params, log_weights, clamp, n_codes)
+    return _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks)
