@@ -9,8 +9,8 @@ import pytest
 from sklearn.base import clone
 
 from crowdmix import DawidSkene, as_answers
-from crowdmix.dawid_skene import majority_posteriors
 from crowdmix.datasets import load_crowd_benchmark, make_crowd
+from crowdmix.dawid_skene import majority_posteriors
 from crowdmix.metrics import error_rate
 from crowdmix.spectral import (
     SpectralError,
