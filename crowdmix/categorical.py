@@ -182,6 +182,31 @@ def _observed_values(col: pd.Series, observed: np.ndarray) -> pd.Index:
     return values
 
 
+def _numeric_block(frame: pd.DataFrame) -> np.ndarray | None:
+    """The whole frame as one float array when every column is a plain numeric dtype
+    (fast path: no per-column pandas objects), else None."""
+    kinds = {getattr(dt, "kind", "O") for dt in frame.dtypes}
+    if kinds <= {"i", "u", "f"} and all(isinstance(dt, np.dtype) for dt in frame.dtypes):
+        arr = frame.to_numpy(dtype=np.float64)
+        if "f" in kinds or np.all(np.abs(arr) < 2**53):
+            return arr
+    return None
+
+
+def _column(frame: pd.DataFrame, block: np.ndarray | None, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Observed mask and observed values (whole floats as integers) of column ``j``."""
+    if block is not None:
+        col = block[:, j]
+        observed = ~np.isnan(col)
+        values = col[observed]
+        if np.all(np.mod(values, 1.0) == 0.0):
+            values = values.astype(np.int64)
+        return observed, values
+    col = frame.iloc[:, j]
+    observed = ~_missing_mask(col)
+    return observed, _observed_values(col, observed)
+
+
 def _factorize_column(values: np.ndarray, name: Any) -> tuple[np.ndarray, pd.Index]:
     try:
         try:
@@ -297,16 +322,14 @@ class CategoricalEncoder:
         given = _check_categories(self.categories, frame.columns)
         dense = np.empty((n, m), dtype=np.int64)
         cats: list[pd.Index] = []
+        block = _numeric_block(frame)
         for j, name in enumerate(frame.columns):
-            col = frame.iloc[:, j]
-            missing = _missing_mask(col)
-            observed = ~missing
+            observed, values = _column(frame, block, j)
             if not observed.any() and given is None:
                 raise InputError(
                     f"column {_describe(name)} has no observed value (all {n} entries missing); "
                     f"drop it: it carries no information"
                 )
-            values = _observed_values(col, observed)
             if given is None:
                 codes, uniques = _factorize_column(values, name)
             else:
@@ -374,10 +397,9 @@ class CategoricalEncoder:
         dense = np.full((n, m), -1, dtype=np.int64)
         unseen: dict[Any, list[Any]] = {}
         n_unseen = 0
+        block = _numeric_block(frame)
         for j, name in enumerate(self.feature_names_):
-            col = frame.iloc[:, j]
-            observed = ~_missing_mask(col)
-            values = _observed_values(col, observed)
+            observed, values = _column(frame, block, j)
             try:
                 codes = self.categories_[j].get_indexer(pd.Index(values))
             except TypeError as err:

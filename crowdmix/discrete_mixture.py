@@ -115,6 +115,118 @@ def kmodes_posteriors(dense: np.ndarray, n_components: int, rng: np.random.Gener
     return resp
 
 
+class _PlainCoding:
+    """EM on the encoded data as they are: every observed value has a code."""
+
+    def __init__(self, data: EncodedMatrix, feat_idx: np.ndarray, smoothing: float):
+        self.offsets, self.codes, self.n_codes = data.offsets, data.codes, data.n_codes
+        self.layout = data.layout
+        self.alpha = smoothing
+        all_features = len(feat_idx) == data.n_features
+        self.e_rows = None if all_features else data.layout.code_mask(feat_idx)
+
+    def reset(self) -> None:
+        pass
+
+    def m_step(self, counts: np.ndarray, resp_sum: np.ndarray):
+        return normalize_columns(counts, self.layout, self.alpha), normalize_weights(resp_sum, self.alpha)
+
+    def penalty(self, log_params: np.ndarray, log_weights: np.ndarray) -> float:
+        return dirichlet_penalty(log_params, log_weights, self.alpha)
+
+    def to_run(self, log_params: np.ndarray, log_weights: np.ndarray):
+        return log_params, log_weights
+
+    def to_full(self, fit: EMFit) -> EMFit:
+        return fit
+
+
+class _ReferenceCoding(_PlainCoding):
+    """EM in which each feature's most frequent value has no code (sparse data, e.g. spikes).
+
+    ``log P(x_s | k) = sum_i log C_i(ref_i | k) + sum_{i: x_si != ref_i} [log C_i(x_si | k) -
+    log C_i(ref_i | k)]``: the first sum over all (selected) features goes into the mixture
+    weights, so only non-reference values need a code, plus one code per missing value that
+    removes that feature's reference term (``-log C_i(ref_i | k)``, a row after the value rows).
+    It is the same likelihood and the same posteriors, computed by the same kernels and
+    :func:`crowdmix.em.run_em`, on far fewer codes when most values equal the reference (binary
+    spike data: 8% ones). The M-step recovers the reference counts as ``sum_s q_s(k)`` minus the
+    other values' and the missing values' counts, then applies the shared
+    :func:`crowdmix.em.normalize_columns`.
+    """
+
+    def __init__(self, data: EncodedMatrix, feat_idx: np.ndarray, smoothing: float, ref: np.ndarray):
+        layout = data.layout
+        self.layout, self.alpha = layout, smoothing
+        m, n_codes = layout.n_features, layout.n_codes
+        self.ref_rows = layout.start[:-1] + ref
+        dense = data.dense
+        missing = dense < 0
+        keep = ~missing & (dense != ref[None, :])
+        cell = np.where(keep, dense + layout.start[:-1][None, :], n_codes + np.arange(m)[None, :])
+        cell_used = keep | missing
+        self.offsets = np.zeros(data.n_samples + 1, dtype=np.int64)
+        np.cumsum(cell_used.sum(axis=1), out=self.offsets[1:])
+        self.codes = cell[cell_used].astype(np.int64)
+        self.n_codes = n_codes + m
+        selected = np.zeros(m, dtype=bool)
+        selected[feat_idx] = True
+        self.selected = selected
+        self.value_rows = layout.code_mask(feat_idx)
+        self.e_rows = None if selected.all() else np.concatenate([self.value_rows, selected])
+        self.full: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        self.full = None
+
+    def to_run(self, log_params: np.ndarray, log_weights: np.ndarray):
+        """Full parameters (n_codes, c) -> parameters of the reference coding."""
+        self.full = (log_params, log_weights)
+        ref_lp = log_params[self.ref_rows]  # (m, c)
+        sizes = self.layout.sizes
+        run_lp = np.empty((self.n_codes, log_params.shape[1]))
+        run_lp[: self.layout.n_codes] = log_params - np.repeat(ref_lp, sizes, axis=0)
+        run_lp[self.layout.n_codes:] = -ref_lp
+        run_lw = log_weights + ref_lp[self.selected].sum(axis=0)
+        return run_lp, run_lw
+
+    def m_step(self, counts: np.ndarray, resp_sum: np.ndarray):
+        n_codes = self.layout.n_codes
+        full = counts[:n_codes].copy()
+        full[self.ref_rows] = 0.0
+        others = np.add.reduceat(full, self.layout.start[:-1], axis=0)  # (m, c)
+        full[self.ref_rows] = np.maximum(resp_sum[None, :] - counts[n_codes:] - others, 0.0)
+        log_params = normalize_columns(full, self.layout, self.alpha)
+        log_weights = normalize_weights(resp_sum, self.alpha)
+        return self.to_run(log_params, log_weights)
+
+    def penalty(self, log_params: np.ndarray, log_weights: np.ndarray) -> float:
+        # the penalty of the full parameters that produced this E-step (kept by to_run)
+        assert self.full is not None
+        lp, lw = self.full
+        rows = None if self.selected.all() else self.value_rows
+        return dirichlet_penalty(lp, lw, self.alpha, rows=rows)
+
+    def to_full(self, fit: EMFit) -> EMFit:
+        assert self.full is not None
+        out = EMFit(self.full[0], self.full[1], fit.resp, fit.history, fit.n_iter, fit.converged)
+        return out
+
+
+def _choose_coding(data: EncodedMatrix, feat_idx: np.ndarray, smoothing: float) -> _PlainCoding:
+    """Reference coding when it needs clearly fewer codes than the plain one, else plain."""
+    dense, layout = data.dense, data.layout
+    # most frequent value of every feature (vectorised count over the flat codes)
+    counts = np.bincount(data.codes, minlength=layout.n_codes)
+    ref = np.array([int(np.argmax(counts[layout.start[i]:layout.start[i + 1]]))
+                    for i in range(layout.n_features)], dtype=np.int64)
+    n_ref = int(np.sum(counts[layout.start[:-1] + ref]))
+    n_missing = int(np.count_nonzero(dense < 0))
+    if len(data.codes) - n_ref + n_missing < 0.7 * len(data.codes):
+        return _ReferenceCoding(data, feat_idx, smoothing, ref)
+    return _PlainCoding(data, feat_idx, smoothing)
+
+
 def _is_int(value: Any, minimum: int) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
 
@@ -280,18 +392,6 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
             )
 
     # ------------------------------------------------------------------ EM pieces
-    def _m_step(self, layout: FeatureLayout) -> Callable:
-        alpha = float(self.smoothing)
-
-        def m_step(counts: np.ndarray, resp_sum: np.ndarray):
-            return normalize_columns(counts, layout, alpha), normalize_weights(resp_sum, alpha)
-
-        return m_step
-
-    def _penalty(self) -> Callable:
-        alpha = float(self.smoothing)
-        return lambda lp, lw: dirichlet_penalty(lp, lw, alpha)
-
     def _e_rows(self, layout: FeatureLayout, feat_idx: np.ndarray) -> np.ndarray | None:
         if len(feat_idx) == layout.n_features:
             return None
@@ -368,8 +468,6 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
     def _run_all(self, data: EncodedMatrix, e_rows: np.ndarray | None) -> EMFit:
         rng = np.random.default_rng(self.random_state)
         n, c = data.n_samples, self.n_components
-        m_step, penalty = self._m_step(data.layout), self._penalty()
-        em_kw = dict(max_iter=self.max_iter, tol=float(self.tol), e_step_rows=e_rows)
         dummy = np.full((n, c), 1.0 / c)
         if not isinstance(self.init, str):
             starts = [("resp", self._initial_posteriors(data))]
@@ -382,22 +480,23 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
         dense = data.dense
         if e_rows is not None:  # k-modes seeding on the selected features only
             dense = np.where(np.isin(np.arange(data.n_features), self._feat_idx)[None, :], dense, -1)
+        coding = _choose_coding(data, self._feat_idx, float(self.smoothing))
         best: EMFit | None = None
         for run, (kind, value) in enumerate(starts):
+            coding.reset()
+            kw = dict(max_iter=self.max_iter, tol=float(self.tol), e_step_rows=coding.e_rows,
+                      callback=self._progress(run))
             if kind == "random":
-                init_params = (random_log_params(data.layout, c, rng), np.full(c, -np.log(c)))
-                fit = run_em(data.offsets, data.codes, data.n_codes, dummy, m_step, penalty,
-                             init_params=init_params, callback=self._progress(run), **em_kw)
-            elif kind == "kmodes":
-                resp0 = kmodes_posteriors(dense, c, rng)
-                fit = run_em(data.offsets, data.codes, data.n_codes, resp0, m_step, penalty,
-                             callback=self._progress(run), **em_kw)
-            elif kind == "params":
-                fit = run_em(data.offsets, data.codes, data.n_codes, dummy, m_step, penalty,
-                             init_params=value, callback=self._progress(run), **em_kw)
+                value = (random_log_params(data.layout, c, rng), np.full(c, -np.log(c)))
+                kind = "params"
+            if kind == "params":
+                fit = run_em(coding.offsets, coding.codes, coding.n_codes, dummy, coding.m_step,
+                             coding.penalty, init_params=coding.to_run(*value), **kw)
             else:
-                fit = run_em(data.offsets, data.codes, data.n_codes, value, m_step, penalty,
-                             callback=self._progress(run), **em_kw)
+                resp0 = kmodes_posteriors(dense, c, rng) if kind == "kmodes" else value
+                fit = run_em(coding.offsets, coding.codes, coding.n_codes, resp0, coding.m_step,
+                             coding.penalty, **kw)
+            fit = coding.to_full(fit)
             if self.verbose:
                 print(
                     f"DiscreteMixture: run {run + 1}/{len(starts)}: {fit.n_iter} iterations, "

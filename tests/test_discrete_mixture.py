@@ -89,13 +89,38 @@ def test_fit_goes_through_shared_run_em(monkeypatch, planted):
     assert len(calls) == 3
     # and the M-step/penalty are the shared ones: same numbers as crowdmix.em's functions
     data, _ = encode_matrix(planted.X)
-    model = DiscreteMixture(3, smoothing=0.7)
-    m_step = model._m_step(data.layout)
+    coding = dm_module._PlainCoding(data, np.arange(data.n_features), 0.7)
     counts = np.random.default_rng(1).random((data.n_codes, 3)) * 10
-    lp, lw = m_step(counts, counts[:3].sum(axis=0))
+    lp, lw = coding.m_step(counts, counts[:3].sum(axis=0))
     np.testing.assert_array_equal(lp, normalize_columns(counts, data.layout, 0.7))
     np.testing.assert_array_equal(lw, normalize_weights(counts[:3].sum(axis=0), 0.7))
-    assert model._penalty()(lp, lw) == dirichlet_penalty(lp, lw, 0.7)
+    assert coding.penalty(lp, lw) == dirichlet_penalty(lp, lw, 0.7)
+
+
+@pytest.mark.parametrize("features", [None, [0, 2, 3, 5]])
+def test_reference_coding_is_the_same_em(features):
+    """Sparse (reference-value) coding: identical likelihoods, posteriors and parameters."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame((rng.random((300, 8)) < rng.uniform(0.03, 0.2, 8)).astype(float))
+    X = X.mask(rng.random(X.shape) < 0.05)
+    X.iloc[:150, :4] = np.where(rng.random((150, 4)) < 0.6, 1.0, X.iloc[:150, :4])
+    data, _ = encode_matrix(X)
+    feat_idx = np.arange(8) if features is None else np.array(features)
+    plain = dm_module._PlainCoding(data, feat_idx, 0.3)
+    coded = dm_module._choose_coding(data, feat_idx, 0.3)
+    assert isinstance(coded, dm_module._ReferenceCoding)
+    assert len(coded.codes) < 0.5 * len(data.codes)
+    resp0 = rng.dirichlet(np.ones(2), size=300)
+    fits = []
+    for coding in (plain, coded):
+        coding.reset()
+        fit = run_em(coding.offsets, coding.codes, coding.n_codes, resp0, coding.m_step,
+                     coding.penalty, max_iter=30, tol=0.0, e_step_rows=coding.e_rows)
+        fits.append(coding.to_full(fit))
+    np.testing.assert_allclose(fits[0].history, fits[1].history, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].resp, fits[1].resp, atol=1e-9)
+    np.testing.assert_allclose(fits[0].log_params, fits[1].log_params, atol=1e-9)
+    np.testing.assert_allclose(fits[0].log_weights, fits[1].log_weights, atol=1e-9)
 
 
 # ---------------------------------------------------------------- recovery and monotonicity
