@@ -109,6 +109,8 @@ class MACE(BaseAggregator):
         Per worker: ``n_answers``, ``competence``, and ``strategy_<label>`` per label.
     objective_ : float
         Best final objective per task over the starts.
+    restart_objectives_ : ndarray (n_restarts,)
+        Final objective per task of every start.
     log_likelihood_ : ndarray
         Objective per task after each iteration of the best start.
     n_iter_ : int
@@ -299,6 +301,7 @@ class MACE(BaseAggregator):
                 break
         final = history[n_iter - 1, np.arange(n_starts)]
         best = int(np.argmax(final))
+        self.restart_objectives_ = final
         self._finish(
             ans, history[: n_iter[best], best], bool(converged[best]), resp[best],
             tuple(p[best] for p in params), None if post is None else tuple(p[best] for p in post),
