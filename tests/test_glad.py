@@ -175,3 +175,15 @@ def test_rte_matches_crowdkit():
         pytest.skip(f"shared crowd data not available: {err}")
     err = 100 * error_rate(GLAD().fit(bench.answers).labels_, bench.truth)
     assert err <= 7.50 + 0.5  # crowd-kit 7.50; crowdmix measured 7.50
+
+
+def test_cli_method_glad(tmp_path):
+    from crowdmix.cli import main
+
+    crowd = make_one_coin_crowd(n_tasks=100, n_workers=8, accuracies=0.8, random_state=0)
+    src = tmp_path / "answers.csv"
+    crowd.answers.to_csv(src, index=False)
+    out, workers = tmp_path / "labels.csv", tmp_path / "workers.csv"
+    assert main(["aggregate", str(src), "-o", str(out), "--method", "glad", "--workers", str(workers)]) == 0
+    assert list(pd.read_csv(out).columns) == ["task", "label", "confidence"]
+    assert list(pd.read_csv(workers).columns) == ["worker", "n_answers", "alpha", "accuracy"]

@@ -146,3 +146,15 @@ def test_rte_matches_crowdkit():
         pytest.skip(f"shared crowd data not available: {err}")
     err = 100 * error_rate(MACE(random_state=0).fit(bench.answers).labels_, bench.truth)
     assert err <= 7.38 + 0.5  # crowd-kit 7.38; crowdmix measured 7.38
+
+
+def test_cli_method_mace(tmp_path):
+    from crowdmix.cli import main
+
+    crowd = make_one_coin_crowd(n_tasks=100, n_workers=8, accuracies=0.8, random_state=0)
+    src = tmp_path / "answers.csv"
+    crowd.answers.to_csv(src, index=False)
+    out1, out2 = tmp_path / "a.csv", tmp_path / "b.csv"
+    for out in (out1, out2):  # no --seed: the default seed 0 makes runs repeat
+        assert main(["aggregate", str(src), "-o", str(out), "--method", "mace", "--max-iter", "20"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out1), pd.read_csv(out2))

@@ -133,3 +133,17 @@ def test_real_data_matches_opt_ds(name, published):
     ]
     # measured (benchmarks/bench_spectral.py): bird 10.19, rte 7.12, dog 15.86-16.11
     assert max(errors) <= published + 0.5
+
+
+def test_cli_init_spectral(tmp_path):
+    from crowdmix.cli import main
+
+    crowd = make_crowd(n_tasks=200, n_workers=12, n_classes=3, random_state=1)
+    src = tmp_path / "answers.csv"
+    crowd.answers.to_csv(src, index=False)
+    out1, out2 = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(["aggregate", str(src), "-o", str(out1), "--init", "spectral", "--seed", "3"]) == 0
+    assert main(["aggregate", str(src), "-o", str(out2), "--init", "spectral", "--seed", "3"]) == 0
+    a, b = pd.read_csv(out1), pd.read_csv(out2)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 200 and (a["label"].astype(str) == crowd.truth.astype(str).to_numpy()).mean() > 0.8

@@ -33,6 +33,8 @@ def _ds(confusion: str) -> Callable[[argparse.Namespace], Any]:
                 kwargs[name] = getattr(args, name)
         if getattr(args, "experts", None) is not None:
             kwargs["experts"] = parse_experts(args.experts)
+        if getattr(args, "init", None) is not None:
+            kwargs["init"] = args.init
         return DawidSkene(verbose=int(args.progress), **kwargs)
 
     return make
@@ -88,6 +90,8 @@ METHODS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "zbs": _weighted("wawa", "ZeroBasedSkill"),
     "kos": _weighted("kos", "KOS"),
     "mmsr": _weighted("mmsr", "MMSR"),
+    "glad": _weighted("glad", "GLAD"),
+    "mace": _weighted("mace", "MACE"),
 }
 
 
@@ -117,6 +121,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tol", type=float, default=None, help="EM convergence tolerance (per task)")
     p.add_argument("--smoothing", type=float, default=None, help="Dirichlet pseudo-count")
     p.add_argument("--seed", type=int, default=None, help="random seed (random tie-breaks and starts)")
+    p.add_argument("--init", default=None, choices=["majority", "spectral", "stagewise", "random"],
+                   help="Dawid-Skene methods: initialisation (default: majority; spectral is "
+                        "Zhang et al.'s Opt-D&S, seeded by --seed)")
     p.add_argument("--experts", default=None, metavar="auto|N|SHARE",
                    help="Dawid-Skene methods: E-step on the top workers by pairwise mutual "
                         "information: 'auto' (N chosen without truth), a number N or a share")
