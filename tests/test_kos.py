@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 from crowdmix import InputError, as_answers
@@ -130,3 +132,16 @@ def test_true_labels_and_params():
         KOS(max_iter=0).fit(crowd.answers)
     with pytest.raises(InputError, match="tol"):
         KOS(tol=-1).fit(crowd.answers)
+
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_row_order_does_not_matter(seed):
+    crowd = make_one_coin_crowd(n_tasks=40, n_workers=8, n_classes=2, answers_per_task=(1, 5),
+                                random_state=seed)
+    df = crowd.answers
+    a = KOS(random_state=1).fit(df)
+    b = KOS(random_state=1).fit(df.sample(frac=1.0, random_state=seed))
+    pd.testing.assert_series_equal(a.labels_, b.labels_)
+    assert (a.skills_.abs() <= 1).all()

@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 from crowdmix import InputError, as_answers
@@ -151,3 +153,18 @@ def test_predict_true_labels_params():
     for bad in (dict(max_iter=0), dict(tol=-1.0), dict(n_trim=-1)):
         with pytest.raises(InputError):
             MMSR(**bad).fit(crowd.answers)
+
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 4))
+def test_row_order_does_not_matter_and_outputs_are_valid(seed, k):
+    crowd = make_one_coin_crowd(n_tasks=40, n_workers=8, n_classes=k, answers_per_task=(1, 5),
+                                random_state=seed)
+    df = crowd.answers
+    a = MMSR(max_iter=500).fit(df)
+    b = MMSR(max_iter=500).fit(df.sample(frac=1.0, random_state=seed))
+    pd.testing.assert_series_equal(a.labels_, b.labels_)
+    assert np.isfinite(a.weights_).all()
+    assert ((a.skills_ > 0) & (a.skills_ < 1)).all()
+    np.testing.assert_allclose(a.proba_.sum(axis=1), 1.0)

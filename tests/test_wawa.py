@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 from crowdmix import InputError, MajorityVote, as_answers
@@ -194,3 +196,20 @@ def test_matches_crowdkit_when_installed():
     np.testing.assert_allclose(wawa.skills_, ck.skills_.reindex(wawa.skills_.index))
     ck_labels = cka.MajorityVote().fit(df, skills=ck.skills_).labels_
     assert (wawa.labels_ == ck_labels.reindex(wawa.labels_.index)).all()
+
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 4))
+def test_row_order_and_names_do_not_matter(seed, k):
+    crowd = make_crowd(n_tasks=40, n_workers=8, n_classes=k, answers_per_task=(1, 5),
+                       random_state=seed)
+    df = crowd.answers
+    shuffled = df.sample(frac=1.0, random_state=seed)
+    for est in (Wawa(), ZeroBasedSkill()):
+        a = clone(est).fit(df)
+        b = clone(est).fit(shuffled)
+        pd.testing.assert_series_equal(a.labels_, b.labels_)
+        np.testing.assert_allclose(a.proba_.to_numpy(), b.proba_.to_numpy())
+        np.testing.assert_allclose(a.proba_.sum(axis=1), 1.0)
+        assert ((a.skills_ >= 0) & (a.skills_ <= 1)).all()
