@@ -40,7 +40,7 @@ from .exceptions import InputError
 from .kernels.cooccurrence import cooccurrence
 from .kernels.pairwise_mi import (
     default_chunks,
-    pairwise_mi_csr,
+    pairwise_mi_answers,
     pairwise_mi_missing_category,
 )
 
@@ -104,36 +104,79 @@ def one_coin_mutual_information(accuracies: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PairwiseMI:
-    """Sparse pairwise statistics of the workers of one :class:`~crowdmix.CrowdAnswers`.
+    """Pairwise statistics of the workers of one :class:`~crowdmix.CrowdAnswers`.
 
-    Each attribute is a symmetric ``scipy.sparse.csr_matrix`` of shape (n_workers, n_workers)
-    indexed by worker code, with an entry for every pair that co-labelled at least one task.
+    One entry per unordered pair ``i < j`` that co-labelled at least one task (flat arrays,
+    the cheap form for ranking); :attr:`mi`, :attr:`overlap`, :attr:`bias` and
+    :meth:`matrix` give symmetric ``scipy.sparse.csr_matrix`` of shape (n_workers, n_workers)
+    indexed by worker code.
 
     Attributes
     ----------
-    mi : csr_matrix
+    rows, cols : int64 ndarray
+        Worker codes ``i < j`` of each pair.
+    mi_values : ndarray
         Plug-in mutual information ``S_ij`` (nats) on the tasks both answered.
-    overlap : csr_matrix
-        Number of tasks both answered, ``n_ij``.
-    bias : csr_matrix
+    overlap_values : ndarray
+        Number (or weight) of tasks both answered, ``n_ij``.
+    bias_values : ndarray
         Miller-Madow bias estimate ``(R_ab - R_a - R_b + 1) / (2 n_ij)``.
     workers : pandas.Index
-        The user's worker IDs (row/column ``c`` is ``workers[c]``).
+        The user's worker IDs (code ``c`` is ``workers[c]``).
     """
 
-    mi: sp.csr_matrix
-    overlap: sp.csr_matrix
-    bias: sp.csr_matrix
+    rows: np.ndarray
+    cols: np.ndarray
+    mi_values: np.ndarray
+    overlap_values: np.ndarray
+    bias_values: np.ndarray
     workers: pd.Index
 
-    def corrected(
+    @property
+    def n_workers(self) -> int:
+        return len(self.workers)
+
+    def matrix(self, values: np.ndarray) -> sp.csr_matrix:
+        """Symmetric sparse matrix with ``values`` (one per pair) at (i, j) and (j, i)."""
+        m = self.n_workers
+        mat = sp.coo_matrix(
+            (np.concatenate([values, values]),
+             (np.concatenate([self.rows, self.cols]), np.concatenate([self.cols, self.rows]))),
+            shape=(m, m),
+        ).tocsr()
+        mat.sort_indices()
+        return mat
+
+    @property
+    def mi(self) -> sp.csr_matrix:
+        return self.matrix(self.mi_values)
+
+    @property
+    def overlap(self) -> sp.csr_matrix:
+        return self.matrix(self.overlap_values)
+
+    @property
+    def bias(self) -> sp.csr_matrix:
+        return self.matrix(self.bias_values)
+
+    def row_sums(self, values: np.ndarray) -> np.ndarray:
+        """``sum_j value_ij`` for every worker (both sides of each pair)."""
+        m = self.n_workers
+        return np.bincount(self.rows, values, minlength=m) + np.bincount(self.cols, values, minlength=m)
+
+    def n_partners(self) -> np.ndarray:
+        """Number of workers each worker co-labelled at least one task with."""
+        m = self.n_workers
+        return np.bincount(self.rows, minlength=m) + np.bincount(self.cols, minlength=m)
+
+    def corrected_values(
         self,
         correction: Correction = "miller-madow",
         min_overlap: int = 1,
         weighting: Weighting = "none",
         weight_scale: float = 10.0,
-    ) -> sp.csr_matrix:
-        """The pair scores after the small-overlap treatment, as a sparse matrix.
+    ) -> np.ndarray:
+        """The pair scores after the small-overlap treatment (one value per pair).
 
         ``correction="miller-madow"`` subtracts the bias term and clips at 0; ``min_overlap``
         zeroes pairs sharing fewer tasks; ``weighting="overlap"`` multiplies by
@@ -141,15 +184,19 @@ class PairwiseMI:
         """
         _check_choice(correction, _CORRECTIONS, "correction")
         _check_choice(weighting, _WEIGHTINGS, "weighting")
-        values = self.mi.data.copy()
+        values = self.mi_values.copy()
         if correction == "miller-madow":
-            values = np.maximum(values - self.bias.data, 0.0)
-        n = self.overlap.data
+            values = np.maximum(values - self.bias_values, 0.0)
+        n = self.overlap_values
         if min_overlap > 1:
             values[n < min_overlap] = 0.0
         if weighting == "overlap":
             values = values * (n / (n + float(weight_scale)))
-        out = sp.csr_matrix((values, self.mi.indices, self.mi.indptr), shape=self.mi.shape)
+        return values
+
+    def corrected(self, *args: Any, **kwargs: Any) -> sp.csr_matrix:
+        """:meth:`corrected_values` as a symmetric sparse matrix (explicit zeros removed)."""
+        out = self.matrix(self.corrected_values(*args, **kwargs))
         out.eliminate_zeros()
         return out
 
@@ -163,6 +210,25 @@ def _check_min_overlap(min_overlap: Any) -> int:
     if not (isinstance(min_overlap, (int, np.integer)) and min_overlap >= 1):
         raise InputError(f"min_overlap must be an integer >= 1, got {min_overlap!r}")
     return int(min_overlap)
+
+
+def _pair_arrays(answers: CrowdAnswers, weights: np.ndarray | None = None):
+    """Run the pairwise kernel on encoded answers: (ptr, partner, mi, overlap, bias)."""
+    m, k = answers.n_workers, answers.n_classes
+    worker = answers.worker
+    by_worker_rows = np.argsort(worker, kind="stable").astype(np.int64)
+    by_worker_ptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(answers.answers_per_worker, out=by_worker_ptr[1:])
+    pairs = np.bincount(worker, weights=answers.answers_per_task[answers.task] - 1.0, minlength=m)
+    cap_ptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.minimum(pairs.astype(np.int64), max(m - 1, 0)), out=cap_ptr[1:])
+    w = np.ones(answers.n_tasks) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    if w.shape != (answers.n_tasks,):
+        raise InputError(f"weights must have one value per task ({answers.n_tasks}), got shape {w.shape}")
+    return pairwise_mi_answers(
+        answers.offsets, worker, answers.label, answers.task, by_worker_ptr, by_worker_rows, w,
+        cap_ptr, m, k, default_chunks(m),
+    )
 
 
 def pairwise_mi_table(answers: CrowdAnswers, weights: np.ndarray | None = None) -> PairwiseMI:
@@ -180,22 +246,10 @@ def pairwise_mi_table(answers: CrowdAnswers, weights: np.ndarray | None = None) 
     -------
     PairwiseMI
     """
-    k = answers.n_classes
     m = answers.n_workers
-    layout = FeatureLayout.uniform(m, k)
-    counts = cooccurrence(answers.offsets, answers.value_codes, layout.n_codes, weights=weights)
-    counts.sort_indices()
-    ptr, partner, mi, overlap, bias = pairwise_mi_csr(
-        counts.indptr.astype(np.int64), counts.indices.astype(np.int64), counts.data,
-        layout.start, layout.feature_of_code.astype(np.int64), default_chunks(m),
-    )
-
-    def build(values: np.ndarray) -> sp.csr_matrix:
-        mat = sp.csr_matrix((values, partner, ptr), shape=(m, m))
-        mat.sort_indices()
-        return mat
-
-    return PairwiseMI(build(mi), build(overlap), build(bias), pd.Index(answers.workers, name="worker"))
+    ptr, partner, mi, overlap, bias = _pair_arrays(answers, weights)
+    rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(ptr))
+    return PairwiseMI(rows, partner, mi, overlap, bias, pd.Index(answers.workers, name="worker"))
 
 
 def _missing_category_matrix(answers: CrowdAnswers) -> np.ndarray:
@@ -278,28 +332,24 @@ def pairwise_mutual_information(
     return pd.DataFrame(mat.toarray(), index=workers, columns=workers)
 
 
-def pooled_tables(answers: CrowdAnswers, partner_weights: np.ndarray | None = None,
-                  counts: sp.csr_matrix | None = None) -> np.ndarray:
+def pooled_tables(answers: CrowdAnswers, partner_weights: np.ndarray | None = None) -> np.ndarray:
     """Each worker's joint answer table with all co-labellers pooled, shape (m, K, K).
 
     ``T_i(a, b) = sum_{j != i} w_j N_ij(a, b)``: the joint table of worker i's answer and the
     answer of a co-labeller of the same task, partners weighted by ``partner_weights`` (all
-    ones by default). Computed as ``N diag(w) L`` with ``L`` the code -> label indicator.
+    ones by default). Computed from the weighted votes of every task, in O(answers x K).
     """
     k, m = answers.n_classes, answers.n_workers
-    n_codes = m * k
-    if counts is None:
-        counts = cooccurrence(answers.offsets, answers.value_codes, n_codes)
     w = np.ones(m) if partner_weights is None else np.asarray(partner_weights, dtype=float)
-    code_w = np.repeat(w, k)
-    labels = sp.csr_matrix(
-        (code_w, np.arange(n_codes) % k, np.arange(n_codes + 1)), shape=(n_codes, k)
-    )
-    tables = np.asarray((counts @ labels).todense()).reshape(m, k, k)
-    own = np.bincount(answers.value_codes, minlength=n_codes).reshape(m, k) * w[:, None]
-    idx = np.arange(k)
-    tables[:, idx, idx] -= own  # a worker co-occurs with itself on every task it answered
-    return np.maximum(tables, 0.0)
+    aw = w[answers.worker]
+    flat = answers.task.astype(np.int64) * k + answers.label
+    votes = np.bincount(flat, weights=aw, minlength=answers.n_tasks * k).reshape(-1, k)
+    rows = votes[answers.task]  # weighted votes of the answer's task, shape (n_answers, K)
+    rows[np.arange(answers.n_answers), answers.label] -= aw  # leave the worker itself out
+    tables = np.empty((m * k, k))
+    for b in range(k):
+        tables[:, b] = np.bincount(answers.value_codes, weights=rows[:, b], minlength=m * k)
+    return np.maximum(tables.reshape(m, k, k), 0.0)
 
 
 def table_mutual_information(tables: np.ndarray, correction: Correction = "miller-madow"
@@ -323,17 +373,17 @@ def table_mutual_information(tables: np.ndarray, correction: Correction = "mille
     return np.where(total > 0, mi, 0.0), total
 
 
-def _pooled_scores(ans: CrowdAnswers, correction: Correction, counts: sp.csr_matrix) -> np.ndarray:
+def _pooled_scores(ans: CrowdAnswers, correction: Correction) -> np.ndarray:
     """MI of each worker with its co-labellers pooled, partners weighted by a first pass.
 
     First pass: equal partner weights. Second pass: partner j weighted by
     ``sqrt(MI_j / max MI)``, an estimate proportional to its one-coin skill ``s_j`` (since
     ``g_K(t)`` grows like ``t^2``), which sharpens the reference the worker is compared with.
     """
-    first, _ = table_mutual_information(pooled_tables(ans, counts=counts), correction)
+    first, _ = table_mutual_information(pooled_tables(ans), correction)
     top = first.max()
     w = np.sqrt(np.maximum(first, 0.0) / top) if top > 0 else np.ones(ans.n_workers)
-    sigma, _ = table_mutual_information(pooled_tables(ans, w, counts=counts), correction)
+    sigma, _ = table_mutual_information(pooled_tables(ans, w), correction)
     return sigma
 
 
@@ -345,28 +395,16 @@ def _scores(
     missing: Missing,
 ) -> dict[str, np.ndarray]:
     """Per worker: ``sum_mi`` (sigma), ``pooled_mi``, ``n_partners`` and ``support``."""
-    k, m = ans.n_classes, ans.n_workers
-    counts = cooccurrence(ans.offsets, ans.value_codes, m * k)
-    counts.sort_indices()
-    layout = FeatureLayout.uniform(m, k)
-    ptr, partner, mi, overlap, bias = pairwise_mi_csr(
-        counts.indptr.astype(np.int64), counts.indices.astype(np.int64), counts.data,
-        layout.start, layout.feature_of_code.astype(np.int64), default_chunks(m),
-    )
-
-    def build(values: np.ndarray) -> sp.csr_matrix:
-        return sp.csr_matrix((values, partner, ptr), shape=(m, m))
-
-    table = PairwiseMI(build(mi), build(overlap), build(bias), pd.Index(ans.workers))
+    table = pairwise_mi_table(ans)
     if missing == "category":
         sigma = _missing_category_matrix(ans).sum(axis=1)
     else:
-        sigma = np.asarray(table.corrected(correction, min_overlap, weighting).sum(axis=1)).ravel()
+        sigma = table.row_sums(table.corrected_values(correction, min_overlap, weighting))
     return {
         "sum_mi": sigma,
-        "pooled_mi": _pooled_scores(ans, correction, counts),
-        "n_partners": np.diff(ptr),
-        "support": np.asarray(table.overlap.sum(axis=1)).ravel(),
+        "pooled_mi": _pooled_scores(ans, correction),
+        "n_partners": table.n_partners(),
+        "support": table.row_sums(table.overlap_values),
     }
 
 

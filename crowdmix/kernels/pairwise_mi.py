@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = [
+    "pairwise_mi_answers",
     "pairwise_mi_csr",
     "pairwise_mi_missing_category",
     "pairwise_mi_ref",
@@ -174,6 +175,98 @@ def pairwise_mi_csr(indptr, indices, data, start, feature_of_code, n_chunks):
     bias_out = np.empty(total_pairs)
     for i in prange(m):
         src = cap[i]
+        dst = ptr[i]
+        for t in range(count[i]):
+            partner[dst + t] = partner_buf[src + t]
+            mi_out[dst + t] = mi_buf[src + t]
+            n_out[dst + t] = n_buf[src + t]
+            bias_out[dst + t] = bias_buf[src + t]
+    return ptr, partner, mi_out, n_out, bias_out
+
+
+@njit(cache=True, parallel=True)
+def pairwise_mi_answers(offsets, worker, label, task, by_worker_ptr, by_worker_rows, task_weights,
+                        cap_ptr, n_workers, n_classes, n_chunks):
+    """Pairwise MI of workers straight from crowd answers (no co-occurrence matrix).
+
+    The joint tables are accumulated task by task: for worker ``i``, every answer ``(s, a)`` of
+    ``i`` and every answer ``(j, b)`` of a worker ``j > i`` on task ``s`` add
+    ``task_weights[s]`` to ``N_ij(a, b)``. Cost: the number of co-labelled answer pairs.
+    Output as :func:`pairwise_mi_csr` (uniform alphabet of ``n_classes`` values) but for the
+    **upper triangle only** (``j > i``); the matrix is symmetric.
+
+    Parameters
+    ----------
+    offsets : int64 (n_tasks + 1,)
+        Answers of task ``s`` are rows ``offsets[s]:offsets[s + 1]``.
+    worker, label, task : int arrays (n_answers,)
+        Codes of each answer (sorted by task).
+    by_worker_ptr : int64 (n_workers + 1,), by_worker_rows : int64 (n_answers,)
+        The answers of worker ``i`` are rows ``by_worker_rows[by_worker_ptr[i]:by_worker_ptr[i+1]]``.
+    task_weights : float64 (n_tasks,)
+        Weight of every task (ones for plain counts).
+    cap_ptr : int64 (n_workers + 1,)
+        Output slots per worker: ``cap_ptr[i + 1] - cap_ptr[i]`` must be at least its number of
+        distinct partners ``j > i`` (e.g. ``min(n_workers - 1, co-labelled answer pairs)``).
+    """
+    m = n_workers
+    k = n_classes
+    total_cap = cap_ptr[m]
+    partner_buf = np.empty(total_cap, dtype=np.int64)
+    mi_buf = np.empty(total_cap)
+    n_buf = np.empty(total_cap)
+    bias_buf = np.empty(total_cap)
+    count = np.zeros(m, dtype=np.int64)
+    size = (m + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        lo_i = ch * size
+        hi_i = min(m, (ch + 1) * size)
+        if lo_i >= hi_i:
+            continue
+        tab = np.zeros((m, k, k))
+        seen = np.zeros(m, dtype=np.bool_)
+        touched = np.empty(m, dtype=np.int64)
+        row = np.empty(k)
+        col = np.empty(k)
+        for i in range(lo_i, hi_i):
+            nt = 0
+            for p in range(by_worker_ptr[i], by_worker_ptr[i + 1]):
+                r = by_worker_rows[p]
+                s = task[r]
+                a = label[r]
+                ws = task_weights[s]
+                for q in range(offsets[s], offsets[s + 1]):
+                    j = worker[q]
+                    if j <= i:  # each unordered pair once, from its smaller worker code
+                        continue
+                    if not seen[j]:
+                        seen[j] = True
+                        touched[nt] = j
+                        nt += 1
+                    tab[j, a, label[q]] += ws
+            base = cap_ptr[i]
+            for t in range(nt):
+                j = touched[t]
+                mi, total, bias = _table_mi(tab, j, k, k, row, col)
+                partner_buf[base + t] = j
+                mi_buf[base + t] = mi
+                n_buf[base + t] = total
+                bias_buf[base + t] = bias
+                for a in range(k):
+                    for b in range(k):
+                        tab[j, a, b] = 0.0
+                seen[j] = False
+            count[i] = nt
+    ptr = np.zeros(m + 1, dtype=np.int64)
+    for i in range(m):
+        ptr[i + 1] = ptr[i] + count[i]
+    total_pairs = ptr[m]
+    partner = np.empty(total_pairs, dtype=np.int64)
+    mi_out = np.empty(total_pairs)
+    n_out = np.empty(total_pairs)
+    bias_out = np.empty(total_pairs)
+    for i in prange(m):
+        src = cap_ptr[i]
         dst = ptr[i]
         for t in range(count[i]):
             partner[dst + t] = partner_buf[src + t]
