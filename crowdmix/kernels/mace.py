@@ -39,33 +39,46 @@ def _mace_block(offsets, codes, label, log_spam, gain, know, log_prior, clamp, a
     n_starts = log_spam.shape[0]
     k = log_prior.shape[0]
     buf = np.empty(k)
+    row = np.empty(k)
     for s in range(lo, hi):
         a0, a1 = offsets[s], offsets[s + 1]
         known = clamp[s]
         for r in range(n_starts):
             if not active[r]:
                 continue
-            ls, gn, kn = log_spam[r], gain[r], know[r]
             base = 0.0
             for j in range(k):
                 buf[j] = log_prior[j]
             for j in range(a0, a1):
                 c = codes[j]
-                base += ls[c]
-                buf[label[j]] += gn[c]
+                base += log_spam[r, c]
+                buf[label[j]] += gain[r, c]
             for j in range(k):
                 buf[j] += base
-            row = resp[r, s]
             if known >= 0:
                 ll[r] += buf[known]
                 for j in range(k):
                     row[j] = 0.0
                 row[known] = 1.0
+            elif k == 2:  # one exp and one log1p
+                d = buf[1] - buf[0]
+                if d > 0:
+                    e = np.exp(-d)
+                    row[1] = 1.0 / (1.0 + e)
+                    row[0] = e * row[1]
+                    ll[r] += buf[1] + np.log1p(e)
+                else:
+                    e = np.exp(d)
+                    row[0] = 1.0 / (1.0 + e)
+                    row[1] = e * row[0]
+                    ll[r] += buf[0] + np.log1p(e)
             else:
                 ll[r] += _posterior_row(buf, row)
-            kc = know_counts[r]  # spamming counts are the answer counts minus these
-            for j in range(a0, a1):
-                kc[codes[j]] += row[label[j]] * kn[codes[j]]
+            for j in range(k):
+                resp[r, s, j] = row[j]
+            for j in range(a0, a1):  # spamming counts are the answer counts minus these
+                c = codes[j]
+                know_counts[r, c] += row[label[j]] * know[r, c]
 
 
 @njit(cache=True, parallel=True)
