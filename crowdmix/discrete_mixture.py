@@ -254,7 +254,7 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
         log-likelihood is kept.
     max_iter : int, default=500
         Maximum number of EM iterations per run.
-    tol : float, default=1e-6
+    tol : float, default=1e-5
         Stop a run when the per-sample penalised log-likelihood improves by less than this.
     smoothing : float, default=0.5
         Dirichlet pseudo-count added to every category count and mixture weight (MAP EM). It keeps
@@ -340,7 +340,7 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
         init: Any = "kmodes",
         n_init: int = 10,
         max_iter: int = 500,
-        tol: float = 1e-6,
+        tol: float = 1e-5,
         smoothing: float = 0.5,
         features: Any = None,
         categories: Any = "auto",
