@@ -35,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -134,10 +135,10 @@ def main(argv=None) -> pd.DataFrame:
         row = {"dataset": name, "n_samples": len(X), "n_features": X.shape[1],
                "n_components": k, "restarts": restarts}
         runners = {
-            "crowdmix": lambda: run_crowdmix(X, k, restarts, args.seed),
-            "crowdmix_stagewise": lambda: run_crowdmix(X, k, 1, args.seed, init="stagewise"),
-            "stepmix": lambda: run_stepmix(integer_codes(X), k, restarts, args.seed),
-            "kmodes": lambda: run_kmodes(X, k, restarts, args.seed),
+            "crowdmix": partial(run_crowdmix, X, k, restarts, args.seed),
+            "crowdmix_stagewise": partial(run_crowdmix, X, k, 1, args.seed, init="stagewise"),
+            "stepmix": partial(run_stepmix, integer_codes(X), k, restarts, args.seed),
+            "kmodes": partial(run_kmodes, X, k, restarts, args.seed),
         }
         for method in args.methods:
             if method == "kmodes" and name.startswith("szabo"):

@@ -434,8 +434,7 @@ class CategoricalEncoder:
         self._check_fitted()
         dense = np.asarray(dense)
         cols = {}
-        for j, name in enumerate(self.feature_names_):
-            cats = self.categories_[j]
+        for j, cats in enumerate(self.categories_):
             col = cats.take(np.maximum(dense[:, j], 0)).to_numpy()
             if (dense[:, j] < 0).any():
                 col = col.astype(object)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from crowdmix.discrete_mixture import DiscreteMixture, make_discrete_mixture
