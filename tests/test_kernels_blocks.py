@@ -199,3 +199,35 @@ def test_blocks_and_references_property(seed, n, m, c, observe, n_blocks):
     np.testing.assert_allclose(got_resp, want[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got_counts, want[1], rtol=1e-9, atol=1e-9)
     assert got_ll == pytest.approx(want[2], rel=1e-9, abs=1e-9)
+
+
+def test_serial_path_equals_parallel_kernel_with_one_chunk(data):
+    """n_chunks=1 runs the serial kernels; they do the same arithmetic as one parallel chunk."""
+    from crowdmix.kernels.mdpd import _em_pass_parallel, _m_step_counts_parallel
+
+    rng, offsets, codes, log_params, log_weights, n_codes = data
+    n = len(offsets) - 1
+    clamp = np.where(rng.random(n) < 0.2, rng.integers(0, log_weights.shape[0], size=n), -1)
+    serial = em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, 1)
+    parallel = _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, 1)
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_array_equal(serial[1], parallel[1])
+    assert serial[2] == parallel[2]
+    np.testing.assert_array_equal(m_step_counts(offsets, codes, serial[0], n_codes, 1),
+                                  _m_step_counts_parallel(offsets, codes, serial[0], n_codes, 1))
+
+
+def test_default_n_chunks():
+    import numba
+
+    from crowdmix.kernels import mdpd
+
+    threads = numba.get_num_threads()
+    assert default_n_chunks(1000) == min(1000, 2 * threads)  # the original rule
+    assert default_n_chunks(3) == min(3, 2 * threads)
+    assert default_n_chunks(10**6, n_values=mdpd.SERIAL_BELOW - 1) == 1
+    assert default_n_chunks(10**6, n_values=mdpd.SERIAL_BELOW) == min(10**6, 2 * threads)
+    # count tables of 10M codes x 5 components (400 MB each) exceed the budget: one chunk
+    assert default_n_chunks(10**6, 10**8, 10**7, 5) == 1
+    chunks = default_n_chunks(10**6, 10**8, 10**5, 5)
+    assert 1 <= chunks * 8 * 10**5 * 5 <= max(mdpd.PARTS_BUDGET_BYTES, 8 * 10**5 * 5)
