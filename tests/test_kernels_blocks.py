@@ -51,7 +51,7 @@ def random_mdpd_data(rng, n, sizes, c, observe=0.5, empty_share=0.05, peaked=Fal
 def blocks(offsets, codes, cuts):
     """Split the data at sample indices ``cuts``: (rebased offsets, codes) per block."""
     bounds = [0, *cuts, len(offsets) - 1]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         off = offsets[lo:hi + 1]
         yield lo, hi, off - off[0], codes[off[0]:off[-1]]
 
