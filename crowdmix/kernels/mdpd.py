@@ -13,6 +13,11 @@ and the matching slice of ``codes``; sufficient statistics of blocks add up to t
 Setting rows of ``log_params`` to zero removes those features from the E-step (used for the
 expert-only E-step of Zhao & Zucker's methods) without another kernel.
 
+``em_pass`` and ``m_step_counts`` run serially when ``n_chunks == 1`` (what
+:func:`default_n_chunks` returns for fewer than ``SERIAL_BELOW`` observed values) and otherwise
+split the samples into ``n_chunks`` contiguous chunks processed in parallel, each with its own
+count table, summed in chunk order, so results do not depend on the thread schedule.
+
 Plain-numpy references of each kernel live in :mod:`crowdmix.kernels.reference`.
 """
 
