@@ -19,7 +19,7 @@ import numpy as np
 
 from crowdmix import DawidSkene, as_answers
 from crowdmix.datasets import list_crowd_benchmarks, load_crowd_benchmark
-from crowdmix.experts import AUTO_CRITERIA, _ranking, expert_grid, select_n_experts
+from crowdmix.experts import AUTO_CRITERIA, expert_grid, expert_ranking, select_n_experts
 from crowdmix.metrics import error_rate
 
 warnings.filterwarnings("ignore", category=Warning, module="crowdmix")
@@ -34,7 +34,7 @@ def main(names: list[str]) -> None:
         full = DawidSkene().fit(ans)
         t_full = time.perf_counter() - start
         err_all = 100 * error_rate(full.labels_, bench.truth)
-        ranking = _ranking(ans)
+        ranking = expert_ranking(ans)
         grid = expert_grid(ans.n_workers)
         errors = {}
         for n in grid:

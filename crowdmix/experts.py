@@ -36,6 +36,7 @@ __all__ = [
     "complete_posteriors",
     "expert_grid",
     "expert_mask",
+    "expert_ranking",
     "heldout_choice",
     "heldout_loglik",
     "rank_stability",
@@ -305,7 +306,8 @@ class ExpertSelection:
 EXPERT_RANKING = {"score": "sum"}
 
 
-def _ranking(ans: CrowdAnswers, estimator: Any = None) -> pd.DataFrame:
+def expert_ranking(ans: CrowdAnswers, estimator: Any = None) -> pd.DataFrame:
+    """The ranking experts are cut from: :func:`crowdmix.rank_workers` with ``score="sum"``."""
     return rank_workers(ans, **EXPERT_RANKING)
 
 
@@ -346,14 +348,14 @@ def resolve_experts(answers: CrowdAnswers, experts: Any, *, estimator: Any = Non
     elif isinstance(experts, (int, np.integer)):
         if not 1 <= experts <= m:
             raise InputError(f"experts={experts} is not between 1 and the number of workers ({m})")
-        ranking = _ranking(ans, estimator)
+        ranking = expert_ranking(ans, estimator)
         codes = ans.workers.get_indexer(ranking.index[: int(experts)]).astype(np.int64)
         info = {"rule": "top_n"}
     elif isinstance(experts, (float, np.floating)):
         if not 0.0 < experts <= 1.0:
             raise InputError(f"a share of experts must lie in (0, 1], got {experts!r}")
         n = max(1, int(np.ceil(experts * m)))
-        ranking = _ranking(ans, estimator)
+        ranking = expert_ranking(ans, estimator)
         codes = ans.workers.get_indexer(ranking.index[:n]).astype(np.int64)
         info = {"rule": "share", "share": float(experts)}
     else:
@@ -553,7 +555,7 @@ def select_n_experts(
     grid_arr = expert_grid(m) if grid is None else np.unique(np.asarray(list(grid), dtype=np.int64))
     if len(grid_arr) == 0 or grid_arr.min() < 1 or grid_arr.max() > m:
         raise InputError(f"grid values must lie between 1 and the number of workers ({m})")
-    ranking = _ranking(ans)
+    ranking = expert_ranking(ans)
     table = pd.DataFrame(index=pd.Index(grid_arr, name="n_experts"))
     chosen: dict[str, int] = {}
     todo = AUTO_CRITERIA if compare else (criterion,)

@@ -42,6 +42,7 @@ from .kernels.pairwise_mi import (
     default_chunks,
     pairwise_mi_answers,
     pairwise_mi_missing_category,
+    work_bounds,
 )
 
 __all__ = [
@@ -227,7 +228,7 @@ def _pair_arrays(answers: CrowdAnswers, weights: np.ndarray | None = None):
         raise InputError(f"weights must have one value per task ({answers.n_tasks}), got shape {w.shape}")
     return pairwise_mi_answers(
         answers.offsets, worker, answers.label, answers.task, by_worker_ptr, by_worker_rows, w,
-        cap_ptr, m, k, default_chunks(m),
+        cap_ptr, m, k, work_bounds(pairs),
     )
 
 

@@ -301,3 +301,31 @@ def test_ranking_agrees_with_accuracy(k):
         assert spam.max() < clear.min()
     # measured means: 0.89 (K=2), 0.92, 0.93, 0.93 over 10 seeds (docs/worker-ranking.md)
     assert np.mean(rhos) >= (0.85 if k == 2 else 0.9)
+
+
+def test_answers_kernel_is_chunk_invariant():
+    """Any split of the workers into parallel chunks gives the same pairs and values."""
+    from crowdmix.kernels.pairwise_mi import pairwise_mi_answers, work_bounds
+
+    ans = _random_answers(13, n_tasks=80, n_workers=9, k=3)
+    m = ans.n_workers
+    rows = np.argsort(ans.worker, kind="stable").astype(np.int64)
+    wptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(ans.answers_per_worker, out=wptr[1:])
+    cap = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.full(m, m - 1), out=cap[1:])
+    results = []
+    for bounds in ([0, m], [0, 3, 4, m], list(range(m + 1))):
+        ptr, partner, mi, ov, bias = pairwise_mi_answers(
+            ans.offsets, ans.worker, ans.label, ans.task, wptr, rows, np.ones(ans.n_tasks),
+            cap, m, 3, np.asarray(bounds, dtype=np.int64),
+        )
+        dense = np.zeros((m, m))
+        dense[np.repeat(np.arange(m), np.diff(ptr)), partner] = mi
+        assert np.all(partner > np.repeat(np.arange(m), np.diff(ptr)))  # upper triangle
+        results.append(dense)
+    for other in results[1:]:
+        np.testing.assert_allclose(other, results[0], atol=0)
+    b = work_bounds(np.array([5.0, 1, 1, 1, 5]), min_work_per_chunk=1)
+    assert b[0] == 0 and b[-1] == 5 and np.all(np.diff(b) > 0)
+    assert list(work_bounds(np.ones(10))) == [0, 10]  # small input: one serial chunk

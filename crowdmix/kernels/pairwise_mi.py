@@ -39,6 +39,8 @@ __all__ = [
     "pairwise_mi_missing_category",
     "pairwise_mi_ref",
     "pairwise_mi_missing_category_ref",
+    "work_bounds",
+    "default_chunks",
 ]
 
 
@@ -186,7 +188,7 @@ def pairwise_mi_csr(indptr, indices, data, start, feature_of_code, n_chunks):
 
 @njit(cache=True, parallel=True)
 def pairwise_mi_answers(offsets, worker, label, task, by_worker_ptr, by_worker_rows, task_weights,
-                        cap_ptr, n_workers, n_classes, n_chunks):
+                        cap_ptr, n_workers, n_classes, bounds):
     """Pairwise MI of workers straight from crowd answers (no co-occurrence matrix).
 
     The joint tables are accumulated task by task: for worker ``i``, every answer ``(s, a)`` of
@@ -208,6 +210,9 @@ def pairwise_mi_answers(offsets, worker, label, task, by_worker_ptr, by_worker_r
     cap_ptr : int64 (n_workers + 1,)
         Output slots per worker: ``cap_ptr[i + 1] - cap_ptr[i]`` must be at least its number of
         distinct partners ``j > i`` (e.g. ``min(n_workers - 1, co-labelled answer pairs)``).
+    bounds : int64 (n_chunks + 1,)
+        Parallel chunks of workers: chunk ``c`` handles workers ``bounds[c]:bounds[c + 1]``
+        (balance them by work, see :func:`work_bounds`).
     """
     m = n_workers
     k = n_classes
@@ -217,10 +222,9 @@ def pairwise_mi_answers(offsets, worker, label, task, by_worker_ptr, by_worker_r
     n_buf = np.empty(total_cap)
     bias_buf = np.empty(total_cap)
     count = np.zeros(m, dtype=np.int64)
-    size = (m + n_chunks - 1) // n_chunks
-    for ch in prange(n_chunks):
-        lo_i = ch * size
-        hi_i = min(m, (ch + 1) * size)
+    for ch in prange(bounds.shape[0] - 1):
+        lo_i = bounds[ch]
+        hi_i = bounds[ch + 1]
         if lo_i >= hi_i:
             continue
         tab = np.zeros((m, k, k))
@@ -393,6 +397,23 @@ def pairwise_mi_missing_category_ref(dense_codes: np.ndarray, sizes: np.ndarray)
             np.add.at(table, (ext[:, i], ext[:, j]), 1.0)
             out[i, j] = _mi_of_table(table)[0]
     return out
+
+
+def work_bounds(work: np.ndarray, min_work_per_chunk: float = 2e6) -> np.ndarray:
+    """Chunk boundaries over items with the given work, balanced by cumulative work.
+
+    One chunk (serial) when the total is below ``min_work_per_chunk`` (threads do not pay on
+    small inputs, least of all on a busy machine), else up to four chunks per thread.
+    """
+    work = np.asarray(work, dtype=np.float64)
+    total = float(work.sum())
+    n = len(work)
+    n_chunks = int(min(4 * numba.get_num_threads(), max(1, total // min_work_per_chunk), max(n, 1)))
+    if n_chunks <= 1:
+        return np.array([0, n], dtype=np.int64)
+    cum = np.cumsum(work)
+    cuts = np.searchsorted(cum, np.linspace(0.0, total, n_chunks + 1)[1:-1], side="right")
+    return np.unique(np.concatenate([[0], cuts, [n]])).astype(np.int64)
 
 
 def default_chunks(m: int) -> int:
