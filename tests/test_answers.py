@@ -219,3 +219,14 @@ def test_missing_file_and_directory(tmp_path):
         as_answers(tmp_path / "nope.csv")
     with pytest.raises(InputError, match="directory"):
         as_answers(tmp_path)
+
+
+def test_counting_sort_matches_lexsort_reference():
+    from crowdmix.kernels.encoding import sort_by_task_worker
+
+    rng = np.random.default_rng(0)
+    for n, nt, nw in [(1, 1, 1), (50, 3, 4), (5000, 300, 40)]:
+        task = rng.integers(0, nt, n).astype(np.int32)
+        worker = rng.integers(0, nw, n).astype(np.int32)
+        np.testing.assert_array_equal(sort_by_task_worker(task, worker, nt, nw),
+                                      np.lexsort((worker, task)))
