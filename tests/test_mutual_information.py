@@ -329,3 +329,24 @@ def test_answers_kernel_is_chunk_invariant():
     b = work_bounds(np.array([5.0, 1, 1, 1, 5]), min_work_per_chunk=1)
     assert b[0] == 0 and b[-1] == 5 and np.all(np.diff(b) > 0)
     assert list(work_bounds(np.ones(10))) == [0, 10]  # small input: one serial chunk
+
+
+def test_plots(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from crowdmix.plotting.ranking import plot_mi_matrix, plot_score_curve
+
+    crowd = make_one_coin_crowd(n_tasks=200, n_workers=12, random_state=0)
+    ranking = rank_workers(crowd.answers)
+    ax = plot_score_curve(ranking, n_experts=4)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), ranking["score"].to_numpy())
+    mi = pairwise_mutual_information(crowd.answers, sparse=True)
+    ax2 = plot_mi_matrix(mi, ranking, top=6)
+    shown = ax2.get_images()[0].get_array()
+    dense = pairwise_mutual_information(crowd.answers)
+    top = list(ranking.index[:6])
+    np.testing.assert_allclose(np.asarray(shown), dense.loc[top, top].to_numpy())
+    ax2.figure.savefig(tmp_path / "mi.png")
+    plt.close("all")
