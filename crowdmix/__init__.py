@@ -2,19 +2,31 @@
 mixtures of discrete product distributions (Zhao & Zucker)."""
 
 from .answers import CrowdAnswers, as_answers, read_answers
+from .benchmarking import run_benchmark
 from .dawid_skene import DawidSkene
 from .exceptions import ConvergenceWarning, InputError
+from .kos import KOS
 from .majority_vote import MajorityVote
+from .mmsr import MMSR
+from .stagewise import StagewiseEM, stagewise_fit
+from .wawa import Wawa, ZeroBasedSkill
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "KOS",
+    "MMSR",
     "ConvergenceWarning",
     "CrowdAnswers",
     "DawidSkene",
     "InputError",
     "MajorityVote",
+    "StagewiseEM",
+    "Wawa",
+    "ZeroBasedSkill",
     "as_answers",
     "read_answers",
+    "run_benchmark",
+    "stagewise_fit",
     "__version__",
 ]
