@@ -18,6 +18,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from crowdmix import DawidSkene, as_answers
 from crowdmix.datasets import list_crowd_benchmarks, load_crowd_benchmark
@@ -114,6 +115,20 @@ def variants(names: list[str]) -> None:
             cells.append(f"{np.mean(rhos):.3f} ({np.min(rhos):.2f})")
         print(f"| {label} | " + " | ".join(cells) + " |")
         sys.stdout.flush()
+    cells = []
+    for k in (2, 3, 4, 5):  # the ceiling: each worker's empirical accuracy, computed with the truth
+        acc = np.concatenate([np.full(3, 1.0 / k), np.linspace(1.0 / k, 0.95, 28)[1:]])
+        rhos = []
+        for seed in range(10):
+            crowd = make_one_coin_crowd(n_tasks=500, n_workers=30, n_classes=k, accuracies=acc,
+                                        answers_per_task=5, random_state=seed)
+            df = crowd.answers
+            right = (df["label"].to_numpy() == crowd.truth.loc[df["task"]].to_numpy())
+            emp = pd.Series(right).groupby(df["worker"].to_numpy()).mean()
+            truth = pd.Series(acc, index=crowd.worker_ids)
+            rhos.append(spearmanr(emp, truth.loc[emp.index]).statistic)
+        cells.append(f"{np.mean(rhos):.3f} ({np.min(rhos):.2f})")
+    print("| oracle: empirical accuracy from the truth | " + " | ".join(cells) + " |")
     print("\n### Real data: Spearman with the empirical accuracy / mean DS error % over "
           "N in {5, 10, 15, 20, 30}\n")
     print("| variant | " + " | ".join(names) + " |")

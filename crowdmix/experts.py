@@ -289,6 +289,8 @@ class ExpertSelection:
         One row per candidate N with the values of every computed criterion.
     ranking : pandas.DataFrame
         :func:`crowdmix.rank_workers` output the experts were cut from.
+    extra : dict
+        ``chosen_by``: the N each computed criterion would choose.
     """
 
     n_experts: int

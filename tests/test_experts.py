@@ -112,6 +112,7 @@ def test_clone_and_params():
     assert DawidSkene(experts=0.25).set_params(experts=7).experts == 7
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_log_likelihood_monotone_with_experts(sparse_crowd):
     ds = DawidSkene(experts=6, tol=0.0, max_iter=40).fit(sparse_crowd.answers)
     assert np.all(np.diff(ds.log_likelihood_) >= -1e-10)
