@@ -80,9 +80,10 @@ class MACE(BaseAggregator):
         Random starts (the paper's and crowd-kit's default); the best objective wins.
     max_iter : int, default=50
         Maximum iterations per start (the paper's and crowd-kit's default).
-    tol : float, default=1e-5
-        Stop a start early when its objective per task improves by less than this (crowd-kit
-        always runs ``max_iter`` iterations; ``tol=0`` does the same).
+    tol : float, default=1e-4
+        Stop a start early when its objective per task improves by less than this (the same
+        scale as ``DawidSkene``'s default; crowd-kit always runs ``max_iter`` iterations, and
+        ``tol=0`` does the same).
     smoothing : float or None, default=None
         EM only: pseudo-count added to every expected count; ``None`` means ``0.01 / K`` as in
         the authors' program and crowd-kit.
@@ -142,7 +143,7 @@ class MACE(BaseAggregator):
         method: str = "vb",
         n_restarts: int = 10,
         max_iter: int = 50,
-        tol: float = 1e-5,
+        tol: float = 1e-4,
         smoothing: float | None = None,
         alpha: float = 0.5,
         beta: float = 0.5,

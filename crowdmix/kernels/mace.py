@@ -40,6 +40,9 @@ def _mace_block(offsets, codes, label, log_spam, gain, know, log_prior, clamp, a
     k = log_prior.shape[0]
     buf = np.empty(k)
     row = np.empty(k)
+    # binary case: the normalisers 1 + e (in [1, 2]) are multiplied up and their log taken only
+    # when the product grows large, instead of one log per task
+    norm = np.ones(n_starts)
     for s in range(lo, hi):
         a0, a1 = offsets[s], offsets[s + 1]
         known = clamp[s]
@@ -66,12 +69,16 @@ def _mace_block(offsets, codes, label, log_spam, gain, know, log_prior, clamp, a
                     e = np.exp(-d)
                     row[1] = 1.0 / (1.0 + e)
                     row[0] = e * row[1]
-                    ll[r] += buf[1] + np.log1p(e)
+                    ll[r] += buf[1]
                 else:
                     e = np.exp(d)
                     row[0] = 1.0 / (1.0 + e)
                     row[1] = e * row[0]
-                    ll[r] += buf[0] + np.log1p(e)
+                    ll[r] += buf[0]
+                norm[r] *= 1.0 + e
+                if norm[r] > 1e250:
+                    ll[r] += np.log(norm[r])
+                    norm[r] = 1.0
             else:
                 ll[r] += _posterior_row(buf, row)
             for j in range(k):
@@ -79,6 +86,8 @@ def _mace_block(offsets, codes, label, log_spam, gain, know, log_prior, clamp, a
             for j in range(a0, a1):  # spamming counts are the answer counts minus these
                 c = codes[j]
                 know_counts[r, c] += row[label[j]] * know[r, c]
+    for r in range(n_starts):
+        ll[r] += np.log(norm[r])
 
 
 @njit(cache=True, parallel=True)
