@@ -43,9 +43,7 @@ def main(names: list[str]) -> None:
         for n in grid:
             est = DawidSkene(experts=list(ranking.index[: int(n)])).fit(ans)
             errors[int(n)] = 100 * error_rate(est.labels_, bench.truth)
-        start = time.perf_counter()
         sel = select_n_experts(ans, compare=True)
-        t_sel = time.perf_counter() - start
         chosen = sel.extra["chosen_by"]
         for n in chosen.values():
             if n not in errors:
