@@ -8,9 +8,15 @@ one-coin workers under a uniform prior, ``I(X_i; X_j) = g_K(s_i s_j)`` with
 ``s_i = (K p_i - 1) / (K - 1)`` (:func:`one_coin_mutual_information`): the score orders workers
 exactly by accuracy and is 0 for random guessers.
 
-Everything is computed from the co-occurrence counts ``X^T X`` of the per-label indicator
-matrix (a sparse product) and a numba kernel over its non-empty worker blocks: the cost grows
-with the number of co-labelled answer pairs, not with workers squared.
+:func:`rank_workers` also computes a second score, ``pooled_mi``: the MI of each worker with
+all its co-labellers pooled into one joint table, which orders workers by accuracy much better
+when each worker has few answers (it is the default order of :func:`rank_workers`; experts for
+:class:`crowdmix.DawidSkene` are cut from the authors' sum, see :mod:`crowdmix.experts`).
+
+The joint tables are accumulated by a numba kernel straight from the encoded answers, for
+pairs ``i < j`` only (:func:`crowdmix.kernels.pairwise_mi.pairwise_mi_answers`): the cost
+grows with the number of co-labelled answer pairs, not with workers squared, and no dense
+tasks x workers x labels tensor is ever built.
 
 Small overlaps. The plug-in MI of a pair that shares ``n`` tasks is biased upwards by about
 ``(K - 1)^2 / (2 n)`` even for independent workers, so workers with many small-overlap partners
