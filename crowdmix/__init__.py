@@ -5,9 +5,11 @@ from .answers import CrowdAnswers, as_answers, read_answers
 from .benchmarking import run_benchmark
 from .dawid_skene import DawidSkene
 from .exceptions import ConvergenceWarning, InputError
+from .experts import residual_cmi, select_n_experts
 from .kos import KOS
 from .majority_vote import MajorityVote
 from .mmsr import MMSR
+from .mutual_information import pairwise_mutual_information, rank_workers
 from .stagewise import StagewiseEM, stagewise_fit
 from .wawa import Wawa, ZeroBasedSkill
 
@@ -25,6 +27,10 @@ __all__ = [
     "Wawa",
     "ZeroBasedSkill",
     "as_answers",
+    "pairwise_mutual_information",
+    "rank_workers",
+    "residual_cmi",
+    "select_n_experts",
     "read_answers",
     "run_benchmark",
     "stagewise_fit",
