@@ -331,6 +331,11 @@ class DawidSkene(BaseAggregator):
             np.zeros(1, np.int64), pd.Index([]), self.workers_, self.classes_,
         )
         new = ref.encode_like(answers)
+        if getattr(self, "experts_", None) is not None:  # as in fit: expert-only E-step where possible
+            from .experts import expert_posterior
+
+            codes = self.workers_.get_indexer(pd.Index(self.experts_))
+            return new, expert_posterior(new, self._log_params, self._log_weights, codes)
         resp, _ = posterior(new.offsets, new.value_codes, self._log_params, self._log_weights)
         return new, resp
 

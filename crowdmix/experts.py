@@ -34,6 +34,7 @@ __all__ = [
     "ExpertSelection",
     "ResidualCMI",
     "complete_posteriors",
+    "expert_posterior",
     "expert_grid",
     "expert_mask",
     "expert_ranking",
@@ -83,6 +84,51 @@ def complete_posteriors(answers: CrowdAnswers, fit: EMFit, worker_codes: np.ndar
         full, _ = posterior(answers.offsets, answers.value_codes, fit.log_params, fit.log_weights)
         fit.resp[lonely] = full[lonely]
     return int(lonely.sum())
+
+
+def expert_posterior(answers: CrowdAnswers, log_params: np.ndarray, log_weights: np.ndarray,
+                     worker_codes: np.ndarray) -> np.ndarray:
+    """Posteriors of (new) tasks as an expert-fitted model labels its training tasks.
+
+    Tasks with at least one expert answer get the expert-only E-step; tasks no expert answered
+    get the E-step over all workers (:func:`complete_posteriors` does the same during ``fit``).
+    ``answers`` must be encoded with the fitted model's workers and classes.
+
+    Parameters
+    ----------
+    answers : CrowdAnswers
+        Encoded answers (worker codes of the fitted model).
+    log_params : ndarray (n_workers * K, K)
+        Fitted log confusion rows ``log C_i(a | k)``, row ``worker * K + a``.
+    log_weights : ndarray (K,)
+        Fitted log class prior.
+    worker_codes : int ndarray
+        Codes of the expert workers.
+
+    Returns
+    -------
+    ndarray (n_tasks, K)
+        Posterior class probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crowdmix import DawidSkene
+    >>> from crowdmix.datasets import make_one_coin_crowd
+    >>> crowd = make_one_coin_crowd(n_tasks=200, n_workers=8, random_state=0)
+    >>> ds = DawidSkene(experts=3).fit(crowd.answers)
+    >>> proba = ds.predict_proba(crowd.answers)    # uses expert_posterior
+    >>> bool(np.allclose(proba.to_numpy(), ds.proba_.to_numpy(), atol=1e-4))
+    True
+    """
+    codes = np.asarray(worker_codes, dtype=np.int64)
+    mask = expert_mask(answers, codes)
+    resp, _ = posterior(answers.offsets, answers.value_codes, log_params, log_weights, mask)
+    lonely = tasks_without_expert(answers, codes)
+    if lonely.any():
+        full, _ = posterior(answers.offsets, answers.value_codes, log_params, log_weights)
+        resp[lonely] = full[lonely]
+    return resp
 
 
 # ----------------------------------------------------------------------------- residual CMI

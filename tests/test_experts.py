@@ -72,6 +72,40 @@ def test_expert_e_step_uses_only_experts():
     assert late.mean() > 0.4 and late.max() < early.min()
 
 
+def test_predict_uses_the_expert_e_step_like_fit():
+    """predict/predict_proba on new tasks: expert-only E-step where an expert answered, all
+    workers otherwise; on the training answers they reproduce proba_/labels_."""
+    crowd, df = _lonely_answers()
+    experts = [f"w{i:02d}" for i in range(1, 11)]
+    ds = DawidSkene(experts=experts).fit(df)
+    # new tasks: the same answers under new task IDs, one worker's answers dropped
+    new = df[df["worker"] != "w05"].assign(task=lambda d: "new-" + d["task"].astype(str))
+    proba = ds.predict_proba(new)
+    enc = as_answers(new)
+    enc_codes = ds.workers_.get_indexer(enc.workers)
+    codes = enc.workers.get_indexer(experts)
+    codes = codes[codes >= 0]
+    lonely = tasks_without_expert(enc, codes)
+    assert lonely.any() and not lonely.all()
+    # reference: the fitted parameters re-indexed to this encoding's workers, plain numpy E-step
+    k = ds.confusion_array_.shape[1]
+    rows = (enc_codes[:, None] * k + np.arange(k)).ravel()
+    log_params = ds._log_params[rows]
+    ref_exp, _ = posterior(enc.offsets, enc.value_codes, log_params, ds._log_weights,
+                           expert_mask(enc, codes))
+    ref_all, _ = posterior(enc.offsets, enc.value_codes, log_params, ds._log_weights)
+    got = proba.loc[enc.tasks].to_numpy()
+    np.testing.assert_allclose(got[~lonely], ref_exp[~lonely], atol=1e-10)
+    np.testing.assert_allclose(got[lonely], ref_all[lonely], atol=1e-10)
+    assert not np.allclose(ref_exp[~lonely], ref_all[~lonely], atol=1e-3)  # the choice matters
+    labels = ds.predict(new)
+    assert (labels.loc[enc.tasks].to_numpy() == np.asarray(enc.classes)[np.argmax(got, axis=1)]).all()
+    # on the training answers, predict_proba is the fitted posterior
+    again = ds.predict_proba(df)
+    np.testing.assert_allclose(again.loc[ds.proba_.index].to_numpy(), ds.proba_.to_numpy(), atol=1e-10)
+    assert (ds.predict(df).loc[ds.labels_.index] == ds.labels_).all()
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_non_expert_answers_do_not_move_expert_tasks():
     """Changing a non-expert's answers leaves the E-step posterior of the first iteration alone:
