@@ -19,7 +19,14 @@ pair by pair through the mutual information that the current model fails to expl
 6. One EM step with the expert-only E-step (:func:`crowdmix.em.run_em` with ``e_step_rows``).
    Stop when the all-feature log-likelihood gains less than ``tol`` per sample after
    ``min_steps`` stages, or after ``max_steps``.
-7. Refine with ordinary EM over all features, started from the expert-only posteriors.
+7. Refine with EM started from the expert-only posteriors, its M-step over all features and
+   its E-step over all features (the paper's ordinary EM), over the experts plus the features
+   significantly dependent on the stagewise classes, or over the experts only; by default
+   (``refine_features="auto"``) the one of these that best predicts held-out values
+   (:func:`refine_heldout_scores`, decided by :func:`crowdmix.experts.heldout_choice`: the
+   all-feature E-step unless a smaller set is better by more than two standard errors). On
+   real crowds it keeps all workers; when a few experts hide among many pure-noise workers it
+   keeps the informative ones, whose fitted noise would otherwise swamp the experts.
 
 The split direction. Splitting component ``k`` into two halves whose columns of features ``i``
 and ``j`` are ``mu_i ± d_i`` and ``mu_j ± d_j`` (``d`` summing to zero) changes the model's joint
@@ -89,6 +96,8 @@ __all__ = [
     "binary_split_directions",
     "crowd_m_step",
     "stagewise_crowd_posteriors",
+    "refine_heldout_scores",
+    "REFINE_CANDIDATES",
 ]
 
 _LOG_FLOOR = -700.0
@@ -438,7 +447,14 @@ class StagewiseResult:
     refine_set : ndarray of int
         Features in the refinement's E-step.
     timings : dict
-        Seconds spent in ``"setup"``, ``"stages"`` and ``"refine"``.
+        Seconds spent in ``"setup"``, ``"stages"`` and ``"refine"`` (including the held-out
+        choice of ``refine_features="auto"``).
+    refine_choice : str or None
+        The refinement's E-step set: ``refine_features``, or the candidate ``"auto"`` chose.
+    refine_table : DataFrame or None
+        ``refine_features="auto"`` only: per candidate, ``n_features``, mean held-out
+        log-likelihood per value ``heldout``, standard error of its paired difference to the
+        best ``heldout_se`` and ``chosen``.
     """
 
     resp_experts: np.ndarray
@@ -455,6 +471,8 @@ class StagewiseResult:
     refine_converged: bool
     refine_set: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     timings: dict = field(default_factory=dict)
+    refine_choice: str | None = None
+    refine_table: pd.DataFrame | None = None
 
     @property
     def resp(self) -> np.ndarray:
@@ -544,10 +562,12 @@ def stagewise_fit(
     min_overlap: int = 1,
     bias_correction: bool = False,
     refine: bool = True,
-    refine_features: str = "all",
+    refine_features: str = "auto",
     refine_alpha: float = 0.01,
     refine_max_iter: int = 100,
     refine_tol: float = 1e-6,
+    refine_folds: int = 4,
+    random_state: Any = 0,
     align: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     clamp: np.ndarray | None = None,
     callback: Callable[[StageRecord], None] | None = None,
@@ -600,18 +620,27 @@ def stagewise_fit(
         weighted count in component ``k``) from ``I_k`` before selecting.
     refine : bool, default=True
         Run EM with all features from the expert-only posteriors at the end.
-    refine_features : {"all", "informative", "experts"}, default="all"
+    refine_features : {"auto", "all", "informative", "experts"}, default="auto"
         Features in the refinement's E-step (its M-step always estimates every feature):
         all of them (ordinary EM, as in the paper), the experts plus every feature whose values
         depend significantly on the stagewise posteriors (G-test of independence of the
         expected counts ``N_i(a, k)``, ``G ~ chi2((r_i - 1)(c - 1))`` under independence,
         p-value below ``refine_alpha``), or the experts only (the authors' Python, whose
         refinement kept the E-step on the selected features). Samples with no value of those
-        features get their all-feature posterior.
+        features get their all-feature posterior. ``"auto"`` chooses among these three without
+        labels by the held-out log-likelihood of the observed values
+        (:func:`refine_heldout_scores`, ``refine_folds`` folds) with the rule of
+        :func:`crowdmix.experts.heldout_choice`: all features unless a smaller set predicts
+        held-out values better by more than two standard errors of the paired difference,
+        then the largest set within one standard error of the best.
     refine_alpha : float, default=0.01
         Significance level of ``refine_features="informative"``.
     refine_max_iter, refine_tol : int, float
         Iterations and per-sample tolerance of the refinement.
+    refine_folds : int, default=4
+        Folds of the held-out choice of ``refine_features="auto"``.
+    random_state : int, Generator or None, default=0
+        Seed of that fold split (the only randomness; the fit is deterministic for a seed).
     align : callable ``(resp_experts, experts) -> permutation``, optional
         Reorders the components after the stages (before refinement): component
         ``perm[k]`` becomes component ``k``.
@@ -643,10 +672,13 @@ def stagewise_fit(
     True
     """
     _check_fit_args(layout, n_components, delta, tol, min_steps, max_steps, min_overlap)
-    if refine_features not in ("all", "informative", "experts"):
+    if refine_features not in ("auto", "all", "informative", "experts"):
         raise InputError(
-            f"refine_features must be 'all', 'informative' or 'experts', got {refine_features!r}"
+            f"refine_features must be 'auto', 'all', 'informative' or 'experts', "
+            f"got {refine_features!r}"
         )
+    if not (isinstance(refine_folds, (int, np.integer)) and refine_folds >= 2):
+        raise InputError(f"refine_folds must be an integer >= 2, got {refine_folds!r}")
     if not 0 < refine_alpha < 1:
         raise InputError(f"refine_alpha must be in (0, 1), got {refine_alpha!r}")
     if weighted not in ("mass", True, False):
@@ -778,28 +810,27 @@ def stagewise_fit(
     refine_history = np.zeros(0)
     refine_converged = False
     refine_set = np.arange(layout.n_features)
+    refine_choice = None
+    refine_table = None
     if refine:
-        if refine_features == "all":
-            refine_mask = None
-        else:
-            chosen = is_expert.copy()
-            if refine_features == "informative":
-                counts = m_step_counts(offsets, codes, resp_experts, n_codes, n_chunks)
-                chosen |= _dependence_pvalues(counts, layout) < refine_alpha
-            refine_set = np.flatnonzero(chosen)
-            refine_mask = layout.code_mask(refine_set)
-        fit = run_em(
-            offsets, codes, n_codes, resp_experts, m_step, penalty,
-            max_iter=refine_max_iter, tol=refine_tol, clamp=clamp, e_step_rows=refine_mask,
+        sets = _refine_candidates(
+            refine_features, is_expert, offsets, codes, layout, resp_experts, refine_alpha, n_chunks
         )
-        log_params, log_weights, resp_refined = fit.log_params, fit.log_weights, fit.resp
+        if refine_features == "auto":
+            refine_choice, refine_table = _choose_refine_set(
+                offsets, codes, layout, sets, resp_experts, m_step, penalty, clamp,
+                refine_max_iter, refine_tol, refine_folds, random_state,
+            )
+        else:
+            refine_choice = refine_features
+        refine_set = np.flatnonzero(sets[refine_choice])
+        refine_mask = None if sets[refine_choice].all() else layout.code_mask(refine_set)
+        fit, resp_refined = _refine_em(
+            offsets, codes, layout, resp_experts, m_step, penalty, clamp, refine_max_iter,
+            refine_tol, refine_mask,
+        )
+        log_params, log_weights = fit.log_params, fit.log_weights
         refine_history, refine_converged = fit.history, fit.converged
-        if refine_mask is not None:
-            uncovered = np.bincount(data.sample_of_value[refine_mask[codes]], minlength=n) == 0
-            if uncovered.any():
-                full_resp, _ = posterior(offsets, codes, log_params, log_weights)
-                resp_refined = resp_refined.copy()
-                resp_refined[uncovered] = full_resp[uncovered]
     timings["refine"] = time.perf_counter() - t2
     return StagewiseResult(
         resp_experts=resp_experts, resp_refined=resp_refined, log_params=log_params,
@@ -807,7 +838,172 @@ def stagewise_fit(
         experts=experts, history=history, initial_log_likelihood=ll0,
         refine_history=refine_history, stop_reason=stop_reason,
         refine_converged=refine_converged, refine_set=refine_set, timings=timings,
+        refine_choice=refine_choice, refine_table=refine_table,
     )
+
+
+#: candidate E-step sets of ``refine_features="auto"``, smallest first: :func:`heldout_choice`
+#: keeps the last one (all features, the paper's ordinary EM) unless a smaller one predicts
+#: held-out values clearly better
+REFINE_CANDIDATES = ("experts", "informative", "all")
+
+
+def _refine_candidates(refine_features, is_expert, offsets, codes, layout, resp_experts,
+                       refine_alpha, n_chunks) -> dict[str, np.ndarray]:
+    """Boolean feature masks of the refinement's candidate E-step sets (only those needed)."""
+    names = REFINE_CANDIDATES if refine_features == "auto" else (refine_features,)
+    sets: dict[str, np.ndarray] = {}
+    for name in names:
+        if name == "all":
+            sets[name] = np.ones(layout.n_features, dtype=bool)
+        elif name == "experts":
+            sets[name] = is_expert.copy()
+        else:
+            counts = m_step_counts(offsets, codes, resp_experts, layout.n_codes, n_chunks)
+            sets[name] = is_expert | (_dependence_pvalues(counts, layout) < refine_alpha)
+    return sets
+
+
+def _refine_em(offsets, codes, layout, resp0, m_step, penalty, clamp, max_iter, tol, mask):
+    """EM from ``resp0`` with the E-step on the value codes in ``mask`` (None: all); samples
+    with no value in ``mask`` get their all-feature posterior. Returns (EMFit, posteriors)."""
+    fit = run_em(
+        offsets, codes, layout.n_codes, resp0, m_step,
+        penalty, max_iter=max_iter, tol=tol, clamp=clamp, e_step_rows=mask,
+    )
+    resp = fit.resp
+    if mask is not None:
+        n = len(offsets) - 1
+        sample = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
+        uncovered = np.bincount(sample[mask[codes]], minlength=n) == 0
+        if uncovered.any():
+            full_resp, _ = posterior(offsets, codes, fit.log_params, fit.log_weights)
+            resp = resp.copy()
+            resp[uncovered] = full_resp[uncovered]
+    return fit, resp
+
+
+def refine_heldout_scores(
+    offsets: np.ndarray,
+    codes: np.ndarray,
+    layout: FeatureLayout,
+    sets: dict[str, np.ndarray],
+    resp0: np.ndarray,
+    m_step: MStep,
+    penalty: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    clamp: np.ndarray | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+    n_folds: int = 4,
+    random_state: Any = 0,
+) -> np.ndarray:
+    """Held-out log-likelihood of every observed value under each candidate refinement.
+
+    The observed values (crowd: answers) are split at random into ``n_folds`` folds, as in
+    :func:`crowdmix.experts.heldout_loglik`. For each fold and each candidate E-step set, the
+    refinement runs on the other folds from the stagewise posteriors ``resp0`` and every
+    held-out value ``a`` of feature ``i`` in sample ``s`` is scored by
+    ``log sum_k q_s(k) C_i(a | k)`` (the sample's fitted posterior times the feature's fitted
+    column). No labels are used.
+
+    Parameters
+    ----------
+    offsets, codes, layout
+        Encoded samples (see :func:`stagewise_fit`).
+    sets : dict name -> bool array (n_features,)
+        Candidate E-step feature sets.
+    resp0 : ndarray (n, c)
+        Starting posteriors (the stagewise expert-only posteriors).
+    m_step, penalty
+        M-step and objective penalty of the refinement.
+    clamp, max_iter, tol
+        As in the refinement.
+    n_folds : int, default=4
+    random_state : int, Generator or None, default=0
+        Seed of the fold split.
+
+    Returns
+    -------
+    ndarray (len(sets), n_values)
+        Rows in the order of ``sets``; every value is held out exactly once, so rows can be
+        compared by paired differences (:func:`crowdmix.experts.heldout_choice`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crowdmix.em import FeatureLayout, dirichlet_penalty
+    >>> from crowdmix.stagewise import crowd_m_step
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 200)
+    >>> x = np.where(rng.random((200, 6)) < 0.8, y[:, None], 1 - y[:, None])
+    >>> offsets, codes = np.arange(0, 1201, 6), (x + 2 * np.arange(6)).ravel()
+    >>> layout = FeatureLayout.uniform(6, 2)
+    >>> sets = {"two": np.arange(6) < 2, "all": np.ones(6, bool)}
+    >>> resp0 = np.eye(2)[y] * 0.6 + 0.2
+    >>> s = refine_heldout_scores(offsets, codes, layout, sets, resp0, crowd_m_step(6, 2, 0.1),
+    ...                           lambda lp, lw: dirichlet_penalty(lp, lw, 0.1))
+    >>> s.shape, bool(s[1].mean() > s[0].mean())     # six reliable features beat two
+    ((2, 1200), True)
+    """
+    from scipy.special import logsumexp
+
+    offsets = np.asarray(offsets, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    n = len(offsets) - 1
+    sample = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
+    rng = np.random.default_rng(random_state)
+    fold = rng.integers(n_folds, size=len(codes))
+    names = list(sets)
+    masks = [None if sets[nm].all() else layout.code_mask(np.flatnonzero(sets[nm])) for nm in names]
+    out = np.empty((len(names), len(codes)))
+    for f in range(n_folds):
+        held = fold == f
+        keep = ~held
+        train_offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(sample[keep], minlength=n), out=train_offsets[1:])
+        train_codes = codes[keep]
+        h_sample, h_code = sample[held], codes[held]
+        for g, mask in enumerate(masks):
+            fit, resp = _refine_em(
+                train_offsets, train_codes, layout, resp0, m_step, penalty, clamp, max_iter,
+                tol, mask,
+            )
+            with np.errstate(divide="ignore"):
+                logq = np.log(resp[h_sample])
+            out[g, held] = logsumexp(logq + fit.log_params[h_code], axis=1)
+    return out
+
+
+def _choose_refine_set(offsets, codes, layout, sets, resp0, m_step, penalty, clamp, max_iter,
+                       tol, n_folds, random_state) -> tuple[str, pd.DataFrame]:
+    """``refine_features="auto"``: the candidate set chosen by held-out log-likelihood."""
+    from .experts import heldout_choice
+
+    # identical sets are one candidate (keep the larger name: "all" before "informative" ...)
+    unique: dict[str, np.ndarray] = {}
+    for name, mask in sets.items():
+        for other in [o for o, m in unique.items() if np.array_equal(m, mask)]:
+            del unique[other]
+        unique[name] = mask
+    names = list(unique)
+    table = pd.DataFrame(
+        {"n_features": [int(unique[nm].sum()) for nm in names]}, index=pd.Index(names, name="candidate")
+    )
+    if len(names) == 1:
+        table["heldout"] = np.nan
+        table["heldout_se"] = np.nan
+        table["chosen"] = True
+        return names[0], table
+    scores = refine_heldout_scores(
+        offsets, codes, layout, unique, resp0, m_step, penalty, clamp=clamp, max_iter=max_iter,
+        tol=tol, n_folds=n_folds, random_state=random_state,
+    )
+    idx, se = heldout_choice(scores)
+    table["heldout"] = scores.mean(axis=1)
+    table["heldout_se"] = se
+    table["chosen"] = np.arange(len(names)) == idx
+    return names[idx], table
 
 
 def _dependence_pvalues(counts: np.ndarray, layout: FeatureLayout) -> np.ndarray:
@@ -977,18 +1173,25 @@ class StagewiseEM(BaseAggregator):
         Miller-Madow correction of the residual MI before selecting pairs.
     refine : bool, default=True
         Refine with EM at the end; the expert-only result is kept in ``proba_experts_``.
-    refine_features : {"all", "informative", "experts"}, default="all"
-        Features in the refinement's E-step (see :func:`stagewise_fit`): all features (the
-        paper's ordinary EM; measured best on the real benchmarks), the experts plus every
-        feature significantly dependent on the stagewise classes (measured best when a few
-        experts hide among many pure-noise workers), or the experts only.
+    refine_features : {"auto", "all", "informative", "experts"}, default="auto"
+        Workers (features) in the refinement's E-step (see :func:`stagewise_fit`): all of them
+        (the paper's ordinary EM), the experts plus every worker significantly dependent on the
+        stagewise classes, the experts only, or (``"auto"``) the one of these three that best
+        predicts held-out answers (K-fold held-out log-likelihood, no truth; all workers
+        unless a smaller set is better by more than two standard errors). ``"auto"`` matched
+        the best fixed choice on both the real benchmarks (where it keeps all workers) and
+        the sparse-expert study (where it keeps the informative workers); docs/stagewise.md.
     refine_alpha : float, default=0.01
         Significance level of ``refine_features="informative"``.
     refine_max_iter : int, default=100
     refine_tol : float, default=1e-4
         Per-sample tolerance of the refinement (DawidSkene's default).
+    refine_folds : int, default=4
+        Folds of the held-out choice of ``refine_features="auto"``.
     smoothing : float, default=0.1
         Dirichlet pseudo-count of every M-step.
+    random_state : int, Generator or None, default=0
+        Seed of the fold split of ``refine_features="auto"`` (the only randomness).
     verbose : int, default=0
         If positive, print every stage to stderr.
 
@@ -1012,6 +1215,12 @@ class StagewiseEM(BaseAggregator):
     log_likelihood_ : ndarray
         Per-sample penalised log-likelihood of every refinement iteration (never decreases).
     stop_reason_ : str
+    refine_choice_ : str or None
+        The refinement's E-step set ("all", "informative" or "experts"; None without
+        refinement).
+    refine_table_ : DataFrame or None
+        ``refine_features="auto"``: per candidate set, number of workers (``n_features``),
+        mean held-out log-likelihood per answer, its standard error and which was chosen.
     result_ : StagewiseResult
         Everything :func:`stagewise_fit` returned.
 
@@ -1046,11 +1255,13 @@ class StagewiseEM(BaseAggregator):
         min_overlap: int = 1,
         bias_correction: bool = False,
         refine: bool = True,
-        refine_features: str = "all",
+        refine_features: str = "auto",
         refine_alpha: float = 0.01,
         refine_max_iter: int = 100,
         refine_tol: float = 1e-4,
+        refine_folds: int = 4,
         smoothing: float = 0.1,
+        random_state: Any = 0,
         verbose: int = 0,
     ):
         self.n_components = n_components
@@ -1069,7 +1280,9 @@ class StagewiseEM(BaseAggregator):
         self.refine_alpha = refine_alpha
         self.refine_max_iter = refine_max_iter
         self.refine_tol = refine_tol
+        self.refine_folds = refine_folds
         self.smoothing = smoothing
+        self.random_state = random_state
         self.verbose = verbose
 
     def _options(self) -> dict:
@@ -1086,7 +1299,8 @@ class StagewiseEM(BaseAggregator):
             min_overlap=self.min_overlap, bias_correction=bool(self.bias_correction),
             refine=bool(self.refine), refine_features=self.refine_features,
             refine_alpha=self.refine_alpha, refine_max_iter=self.refine_max_iter,
-            refine_tol=self.refine_tol, callback=self._progress() if self.verbose else None,
+            refine_tol=self.refine_tol, refine_folds=self.refine_folds,
+            random_state=self.random_state, callback=self._progress() if self.verbose else None,
         )
 
     def _progress(self):
@@ -1170,6 +1384,8 @@ class StagewiseEM(BaseAggregator):
         self.log_likelihood_ = res.refine_history
         self.stop_reason_ = res.stop_reason
         self.n_stages_ = res.n_stages
+        self.refine_choice_ = res.refine_choice
+        self.refine_table_ = res.refine_table
 
     def _finish_crowd(self, ans: CrowdAnswers, res: StagewiseResult) -> None:
         self._finish_common(res, FeatureLayout.uniform(ans.n_workers, ans.n_classes))
