@@ -11,9 +11,14 @@ Methods (error rate on all tasks; no truth used in fitting):
 - majority vote (``crowdmix.MajorityVote``);
 - MV-initialised EM (``DawidSkene()``) and spectral-initialised EM (``DawidSkene(init="spectral")``,
   Zhang et al.'s Opt-D&S) when available;
-- stagewise (expert-only posteriors) and stagewise + refine
+- stagewise + refine (auto; default): ``StagewiseEM()``, whose refinement's E-step set (all
+  workers, the experts plus the informative workers, or the experts) is chosen without truth by
+  held-out log-likelihood (``refine_features="auto"``); the chosen set is appended to
+  ``benchmarks/results/stagewise_synthetic_choices.csv``;
+- stagewise (expert-only posteriors) and stagewise + refine (informative)
   (``StagewiseEM(weighted="mass", refine_features="informative")``: E-step of the refinement on
-  the experts plus the workers significantly dependent on the stagewise classes);
+  the experts plus the workers significantly dependent on the stagewise classes; rows named
+  ``stagewise + refine`` in the CSV);
 - stagewise + refine on all workers (``weighted="mass", refine_features="all"``: the paper's
   ordinary EM refinement; for complete data "mass" selection is the w-weighted rule);
 - unweighted pair selection (``weighted=False``, informative refinement; binary variant only).
@@ -24,7 +29,9 @@ Usage::
     python benchmarks/bench_stagewise_synthetic.py report
 
 ``run`` appends one row per (variant, level, repeat, method) to
-``benchmarks/results/stagewise_synthetic.csv`` (resuming where it stopped); ``report`` prints
+``benchmarks/results/stagewise_synthetic.csv``, computing only the methods a (variant, level,
+repeat) does not have yet (so it resumes where it stopped, and a new method is added to an
+existing study without recomputing the others); ``report`` prints
 the mean error with its spread (standard deviation, min-max) over repeats as markdown, writes
 ``benchmarks/results/stagewise_synthetic.md`` and the figure ``docs/img/stagewise_synthetic.png``.
 """
@@ -48,6 +55,7 @@ from crowdmix.stagewise import StagewiseEM
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "benchmarks" / "results" / "stagewise_synthetic.csv"
 MD = ROOT / "benchmarks" / "results" / "stagewise_synthetic.md"
+CHOICES = ROOT / "benchmarks" / "results" / "stagewise_synthetic_choices.csv"
 FIG = ROOT / "docs" / "img" / "stagewise_synthetic.png"
 LEVELS = [20, 10, 7, 5, 3]
 VARIANTS = {
@@ -55,10 +63,15 @@ VARIANTS = {
     "k5": dict(n_classes=5, missing=0.0),
     "missing70": dict(n_classes=2, missing=0.7),
 }
+#: the estimator's default, ``StagewiseEM()`` (held-out choice of the refinement's E-step set)
+DEFAULT = "stagewise + refine (auto; default)"
 METHOD_ORDER = [
     "oracle", "majority vote", "MV-initialised EM", "spectral-initialised EM", "stagewise",
-    "stagewise + refine", "stagewise + refine (all workers)", "unweighted stagewise + refine",
+    DEFAULT, "stagewise + refine", "stagewise + refine (all workers)",
+    "unweighted stagewise + refine",
 ]
+#: column titles of the report (the CSV keeps the names rows were written with)
+TITLES = {"stagewise + refine": "stagewise + refine (informative)"}
 
 
 def _has_spectral() -> bool:
@@ -79,7 +92,8 @@ def oracle_posterior(crowd, ans) -> np.ndarray:
     return resp
 
 
-def one_dataset(variant: str, n_experts: int, repeat: int) -> list[dict]:
+def one_dataset(variant: str, n_experts: int, repeat: int, done: frozenset = frozenset()) -> list[dict]:
+    """Rows of every method not in ``done`` on one simulated crowd (same seed every time)."""
     spec = VARIANTS[variant]
     seed = 10_000 * list(VARIANTS).index(variant) + 100 * n_experts + repeat
     crowd = make_sparse_expert_crowd(
@@ -88,6 +102,7 @@ def one_dataset(variant: str, n_experts: int, repeat: int) -> list[dict]:
     ans = as_answers(crowd.answers)
     truth = crowd.truth.loc[ans.tasks].to_numpy()
     classes = np.asarray(ans.classes)
+    experts = {w for w, ty in zip(crowd.worker_ids, crowd.worker_types, strict=True) if ty == "expert"}
     rows = []
 
     def add(method, labels, seconds, **extra):
@@ -95,52 +110,71 @@ def one_dataset(variant: str, n_experts: int, repeat: int) -> list[dict]:
         rows.append(dict(variant=variant, n_experts=n_experts, repeat=repeat, method=method,
                          error=100 * err, seconds=seconds, **extra))
 
-    add("oracle", classes[oracle_posterior(crowd, ans).argmax(1)], 0.0)
-    t = time.perf_counter()
-    mv = MajorityVote().fit(ans)
-    add("majority vote", mv.labels_.to_numpy(), time.perf_counter() - t)
+    def todo(*methods):
+        return any(m not in done for m in methods)
+
+    def stagewise(**kw):
+        t = time.perf_counter()
+        sw = StagewiseEM(**kw).fit(ans)
+        dt = time.perf_counter() - t
+        extra = dict(experts_found=len(experts & set(sw.experts_)), expert_set=len(sw.experts_),
+                     stages=sw.n_stages_)
+        return sw, dt, extra
+
+    if todo("oracle"):
+        add("oracle", classes[oracle_posterior(crowd, ans).argmax(1)], 0.0)
+    if todo("majority vote"):
+        t = time.perf_counter()
+        mv = MajorityVote().fit(ans)
+        add("majority vote", mv.labels_.to_numpy(), time.perf_counter() - t)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        t = time.perf_counter()
-        ds = DawidSkene().fit(ans)
-        add("MV-initialised EM", ds.labels_.to_numpy(), time.perf_counter() - t)
-        if _has_spectral():
+        if todo("MV-initialised EM"):
+            t = time.perf_counter()
+            ds = DawidSkene().fit(ans)
+            add("MV-initialised EM", ds.labels_.to_numpy(), time.perf_counter() - t)
+        if _has_spectral() and todo("spectral-initialised EM"):
             t = time.perf_counter()
             sp = DawidSkene(init="spectral").fit(ans)
             add("spectral-initialised EM", sp.labels_.to_numpy(), time.perf_counter() - t)
-        experts = {w for w, ty in zip(crowd.worker_ids, crowd.worker_types) if ty == "expert"}
-        t = time.perf_counter()
-        sw = StagewiseEM(weighted="mass", refine_features="informative").fit(ans)
-        dt = time.perf_counter() - t
-        found = len(experts & set(sw.experts_))
-        extra = dict(experts_found=found, expert_set=len(sw.experts_), stages=sw.n_stages_)
-        add("stagewise", sw.labels_experts_.to_numpy(), dt, **extra)
-        add("stagewise + refine", sw.labels_.to_numpy(), dt, **extra)
-        t = time.perf_counter()
-        sa = StagewiseEM(weighted="mass", refine_features="all").fit(ans)
-        add("stagewise + refine (all workers)", sa.labels_.to_numpy(), time.perf_counter() - t)
-        if variant == "binary":
-            t = time.perf_counter()
-            su = StagewiseEM(weighted=False, refine_features="informative").fit(ans)
-            add("unweighted stagewise + refine", su.labels_.to_numpy(), time.perf_counter() - t,
-                experts_found=len(experts & set(su.experts_)), expert_set=len(su.experts_),
-                stages=su.n_stages_)
+        if todo(DEFAULT):
+            sw, dt, extra = stagewise()
+            add(DEFAULT, sw.labels_.to_numpy(), dt, refine_choice=sw.refine_choice_, **extra)
+        if todo("stagewise", "stagewise + refine"):
+            sw, dt, extra = stagewise(weighted="mass", refine_features="informative")
+            add("stagewise", sw.labels_experts_.to_numpy(), dt, **extra)
+            add("stagewise + refine", sw.labels_.to_numpy(), dt, **extra)
+        if todo("stagewise + refine (all workers)"):
+            sa, dt, _ = stagewise(weighted="mass", refine_features="all")
+            add("stagewise + refine (all workers)", sa.labels_.to_numpy(), dt)
+        if variant == "binary" and todo("unweighted stagewise + refine"):
+            su, dt, extra = stagewise(weighted=False, refine_features="informative")
+            add("unweighted stagewise + refine", su.labels_.to_numpy(), dt, **extra)
     return rows
 
 
 def run(variants: list[str], repeats: int) -> None:
     CSV.parent.mkdir(parents=True, exist_ok=True)
-    done = set()
+    done: dict[tuple, set] = {}
     if CSV.exists():
         old = pd.read_csv(CSV)
-        done = set(zip(old["variant"], old["n_experts"], old["repeat"]))
+        for key, g in old.groupby(["variant", "n_experts", "repeat"]):
+            done[key] = set(g["method"])
     for variant in variants:
         for n_experts in LEVELS:
             for repeat in range(repeats):
-                if (variant, n_experts, repeat) in done:
+                have = frozenset(done.get((variant, n_experts, repeat), ()))
+                rows = one_dataset(variant, n_experts, repeat, have)
+                if not rows:
                     continue
-                rows = one_dataset(variant, n_experts, repeat)
+                choices = [r.pop("refine_choice") for r in rows if "refine_choice" in r]
+                if choices:  # which E-step set the default's held-out rule chose
+                    pd.DataFrame([dict(variant=variant, n_experts=n_experts, repeat=repeat,
+                                       refine_choice=choices[0])]).to_csv(
+                        CHOICES, mode="a", header=not CHOICES.exists(), index=False)
                 frame = pd.DataFrame(rows)
+                if CSV.exists():  # the file's column order
+                    frame = frame.reindex(columns=pd.read_csv(CSV, nrows=0).columns)
                 frame.to_csv(CSV, mode="a", header=not CSV.exists(), index=False)
                 summary = {r["method"]: round(r["error"], 1) for r in rows}
                 print(variant, n_experts, repeat, summary, flush=True)
@@ -154,7 +188,7 @@ def report() -> str:
         methods = [m for m in METHOD_ORDER if m in set(sub["method"])]
         reps = sub.groupby("n_experts")["repeat"].nunique()
         lines.append(f"\n### {variant}: error rate (%), mean ± sd [min-max] over repeats\n")
-        lines.append("| experts (of 100) | repeats | " + " | ".join(methods) + " |")
+        lines.append("| experts (of 100) | repeats | " + " | ".join(TITLES.get(m, m) for m in methods) + " |")
         lines.append("|---|---|" + "---|" * len(methods))
         for level in LEVELS:
             cell = sub[sub["n_experts"] == level]
@@ -170,13 +204,26 @@ def report() -> str:
             lines.append("\nStagewise: true experts found / expert-set size / stages (mean): " + ", ".join(
                 f"{lvl}: {g['experts_found'].mean():.1f}/{g['expert_set'].mean():.1f}/{g['stages'].mean():.1f}"
                 for lvl, g in sw.groupby("n_experts", sort=False)))
+        if CHOICES.exists():
+            ch = pd.read_csv(CHOICES)
+            ch = ch[ch["variant"] == variant].drop_duplicates(["n_experts", "repeat"])
+            if len(ch):
+                counts = ch.groupby("n_experts")["refine_choice"].value_counts().unstack(fill_value=0)
+                lines.append("\nRefinement E-step set chosen by the default's held-out rule "
+                             "(repeats): " + "; ".join(
+                                 f"{lvl}: " + ", ".join(f"{c} {int(counts.loc[lvl, c])}"
+                                                        for c in counts.columns if counts.loc[lvl, c])
+                                 for lvl in LEVELS if lvl in counts.index))
         wide = sub.pivot_table(index=["n_experts", "repeat"], columns="method", values="error")
-        if {"stagewise + refine", "MV-initialised EM", "oracle"} <= set(wide.columns):
-            gap = (wide["stagewise + refine"] - wide["oracle"]).groupby("n_experts").mean()
-            vs_em = (wide["stagewise + refine"] - wide["MV-initialised EM"]).groupby("n_experts").mean()
-            lines.append("\nMean gap of stagewise + refine to the oracle (points): " + ", ".join(
+        for m in (DEFAULT, "stagewise + refine"):
+            if not {m, "MV-initialised EM", "oracle"} <= set(wide.columns):
+                continue
+            title = TITLES.get(m, m)
+            gap = (wide[m] - wide["oracle"]).groupby("n_experts").mean()
+            vs_em = (wide[m] - wide["MV-initialised EM"]).groupby("n_experts").mean()
+            lines.append(f"\nMean gap of {title} to the oracle (points): " + ", ".join(
                 f"{lvl}: {gap[lvl]:+.1f}" for lvl in LEVELS if lvl in gap.index))
-            lines.append("\nMean difference stagewise + refine minus MV-initialised EM (points): " + ", ".join(
+            lines.append(f"\nMean difference {title} minus MV-initialised EM (points): " + ", ".join(
                 f"{lvl}: {vs_em[lvl]:+.1f}" for lvl in LEVELS if lvl in vs_em.index))
     text = "\n".join(lines) + "\n"
     MD.write_text(text)
@@ -193,13 +240,13 @@ def _figure(df: pd.DataFrame) -> None:
     variants = [v for v in VARIANTS if v in set(df["variant"])]
     fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4), squeeze=False)
     titles = {"binary": "K = 2", "k5": "K = 5", "missing70": "K = 2, 70% missing"}
-    for ax, variant in zip(axes[0], variants):
+    for ax, variant in zip(axes[0], variants, strict=True):
         sub = df[df["variant"] == variant]
         for m in [m for m in METHOD_ORDER if m in set(sub["method"])]:
             g = sub[sub["method"] == m].groupby("n_experts")["error"]
             mean, sd = g.mean(), g.std(ddof=1).fillna(0)
             x = np.array(mean.index) / 100 * 100
-            ax.errorbar(x, mean.values, yerr=sd.values, marker="o", capsize=3, label=m,
+            ax.errorbar(x, mean.values, yerr=sd.values, marker="o", capsize=3, label=TITLES.get(m, m),
                         linestyle="--" if m == "oracle" else "-")
         ax.set_xlabel("experts among 100 workers (%)")
         ax.set_ylabel("error rate (%)")

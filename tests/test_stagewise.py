@@ -343,8 +343,118 @@ def test_stagewise_beats_majority_init_em_on_a_sparse_expert_crowd():
     err_ds = (ds.labels_.to_numpy() != truth).mean()
     err_sw = (sw.labels_experts_.to_numpy() != truth).mean()
     assert err_sw < err_ds - 0.1
-    experts = {w for w, t in zip(crowd.worker_ids, crowd.worker_types) if t == "expert"}
+    experts = {w for w, t in zip(crowd.worker_ids, crowd.worker_types, strict=True) if t == "expert"}
     assert set(sw.history_.loc[0, ["first", "second"]]) <= experts
+
+
+
+# ------------------------------------------------------------------ held-out choice of the refinement
+def _crowd_inputs(ans, smoothing=0.1):
+    from crowdmix.em import dirichlet_penalty
+    from crowdmix.stagewise import crowd_m_step
+
+    m, k = ans.n_workers, ans.n_classes
+    return (FeatureLayout.uniform(m, k), crowd_m_step(m, k, smoothing),
+            lambda lp, lw: dirichlet_penalty(lp, lw, smoothing))
+
+
+def test_auto_refinement_keeps_all_workers_on_a_dense_reliable_crowd():
+    from crowdmix.datasets import make_one_coin_crowd
+
+    # every worker reliable (a worker near chance, accuracy 0.52, may rightly be left out)
+    crowd = make_one_coin_crowd(n_tasks=400, n_workers=12, answers_per_task=None,
+                                accuracies=np.linspace(0.65, 0.85, 12), random_state=3)
+    sw = StagewiseEM().fit(crowd.answers)  # the default; the fit sees the answers only
+    assert sw.refine_choice_ == "all"
+    assert len(sw.result_.refine_set) == 12
+    table = sw.refine_table_
+    assert table["chosen"].sum() == 1 and bool(table.loc["all", "chosen"])
+    assert table.index[-1] == "all"  # candidates smallest first, all workers last
+
+
+def test_auto_refinement_keeps_the_experts_on_a_sparse_expert_crowd():
+    crowd = make_sparse_expert_crowd(n_tasks=1000, n_workers=100, n_experts=3, random_state=302)
+    ans = as_answers(crowd.answers)
+    sw = StagewiseEM().fit(ans)
+    assert sw.refine_choice_ in ("experts", "informative")
+    kept = set(ans.workers.take(sw.result_.refine_set))
+    experts = {w for w, t in zip(crowd.worker_ids, crowd.worker_types, strict=True) if t == "expert"}
+    assert experts <= kept and len(kept) < 20  # the pure-noise workers left the E-step
+    fixed = StagewiseEM(refine_features=sw.refine_choice_).fit(ans)
+    pd.testing.assert_series_equal(sw.labels_, fixed.labels_)
+    # a clearly better held-out fit than all workers, hence the choice
+    t = sw.refine_table_
+    assert t.loc[sw.refine_choice_, "heldout"] - t.loc["all", "heldout"] > 2 * t.loc["all", "heldout_se"]
+
+
+def test_auto_choice_is_the_heldout_rule_on_the_answers_alone():
+    from crowdmix.experts import heldout_choice
+    from crowdmix.stagewise import refine_heldout_scores
+
+    crowd = make_sparse_expert_crowd(n_tasks=400, n_workers=30, n_experts=4, random_state=7)
+    ans = as_answers(crowd.answers)
+    sw = StagewiseEM(random_state=5).fit(ans)
+    layout, m_step, penalty = _crowd_inputs(ans)
+    names = list(sw.refine_table_.index)
+    expert_codes = ans.workers.get_indexer(sw.experts_)
+    sets = {}
+    for name in names:
+        if name == "all":
+            sets[name] = np.ones(ans.n_workers, bool)
+        elif name == "experts":
+            sets[name] = np.isin(np.arange(ans.n_workers), expert_codes)
+        else:  # the informative set the fit used, re-derived from the answers
+            from crowdmix.kernels.mdpd import m_step_counts
+            from crowdmix.stagewise import _dependence_pvalues
+
+            counts = m_step_counts(ans.offsets, ans.value_codes.astype(np.int64),
+                                   sw.proba_experts_.to_numpy(), layout.n_codes, 1)
+            sets[name] = (np.isin(np.arange(ans.n_workers), expert_codes)
+                          | (_dependence_pvalues(counts, layout) < 0.01))
+    for name in names:
+        assert sets[name].sum() == sw.refine_table_.loc[name, "n_features"]
+    scores = refine_heldout_scores(
+        ans.offsets, ans.value_codes, layout, sets, sw.proba_experts_.to_numpy(), m_step,
+        penalty, max_iter=100, tol=1e-4, n_folds=4, random_state=5,
+    )
+    assert scores.shape == (len(names), ans.n_answers) and np.isfinite(scores).all()
+    assert (scores < 0).all()
+    np.testing.assert_allclose(scores.mean(axis=1), sw.refine_table_["heldout"], rtol=1e-10)
+    idx, _ = heldout_choice(scores)
+    assert names[idx] == sw.refine_choice_
+
+
+def test_heldout_scores_match_a_direct_computation():
+    from scipy.special import logsumexp
+
+    from crowdmix.em import dirichlet_penalty
+    from crowdmix.stagewise import _refine_em, crowd_m_step, refine_heldout_scores
+
+    rng = np.random.default_rng(0)
+    x, _ = planted(rng, n=150, m=6, experts=(1, 4))
+    offsets, codes, layout = encode_matrix(x, np.full(6, 2))
+    m_step = crowd_m_step(6, 2, 0.1)
+    penalty = lambda lp, lw: dirichlet_penalty(lp, lw, 0.1)  # noqa: E731
+    resp0 = rng.dirichlet([1, 1], 150)
+    sets = {"two": np.isin(np.arange(6), [1, 4])}
+    scores = refine_heldout_scores(offsets, codes, layout, sets, resp0, m_step, penalty,
+                                   n_folds=3, random_state=1)
+    fold = np.random.default_rng(1).integers(3, size=len(codes))
+    sample = np.repeat(np.arange(150), np.diff(offsets))
+    for f in range(3):
+        keep = fold != f
+        # the training data rebuilt sample by sample (plain Python, no vectorised offsets)
+        tr_codes, tr_offsets = [], [0]
+        for s in range(150):
+            vals = [c for c, smp, k in zip(codes, sample, keep, strict=True) if smp == s and k]
+            tr_codes += vals
+            tr_offsets.append(len(tr_codes))
+        fit, resp = _refine_em(np.array(tr_offsets), np.array(tr_codes, dtype=np.int64), layout,
+                               resp0, m_step, penalty, None, 100, 1e-4,
+                               layout.code_mask(np.array([1, 4])))
+        for v in np.flatnonzero(~keep):
+            want = logsumexp(np.log(resp[sample[v]]) + fit.log_params[codes[v]])
+            assert scores[0, v] == pytest.approx(want, rel=1e-12)
 
 
 # ------------------------------------------------------------------ estimator API
