@@ -247,6 +247,7 @@ def _figure(df: pd.DataFrame) -> None:
             mean, sd = g.mean(), g.std(ddof=1).fillna(0)
             x = np.array(mean.index) / 100 * 100
             ax.errorbar(x, mean.values, yerr=sd.values, marker="o", capsize=3, label=TITLES.get(m, m),
+                        color=f"C{METHOD_ORDER.index(m) % 10}",  # one colour per method in every panel
                         linestyle="--" if m == "oracle" else "-")
         ax.set_xlabel("experts among 100 workers (%)")
         ax.set_ylabel("error rate (%)")
