@@ -349,7 +349,7 @@ class ExpertSelection:
 
 #: the ranking that selects experts: the authors' sum of pairwise MI. It rewards workers who
 #: co-label informatively with many others, which an expert-only E-step needs; the per-answer
-#: reliability score ("pooled") ranks reliability better but picks experts who rarely
+#: reliability scores ("skill", "pooled") rank reliability better but picks experts who rarely
 #: co-label (docs/worker-ranking.md).
 EXPERT_RANKING = {"score": "sum"}
 

@@ -8,10 +8,12 @@ one-coin workers under a uniform prior, ``I(X_i; X_j) = g_K(s_i s_j)`` with
 ``s_i = (K p_i - 1) / (K - 1)`` (:func:`one_coin_mutual_information`): the score orders workers
 exactly by accuracy and is 0 for random guessers.
 
-:func:`rank_workers` also computes a second score, ``pooled_mi``: the MI of each worker with
-all its co-labellers pooled into one joint table, which orders workers by accuracy much better
-when each worker has few answers (it is the default order of :func:`rank_workers`; experts for
-:class:`crowdmix.DawidSkene` are cut from the authors' sum, see :mod:`crowdmix.experts`).
+:func:`rank_workers` also computes ``pooled_mi``, the MI of each worker with all its
+co-labellers pooled into one joint table (many more samples than any pair), and ``skill``, the
+worker's one-coin skill ``s_i`` recovered from the pooled MI through the closed form ``g_K``
+and the partners' skills (:func:`one_coin_skills`); ``skill`` orders workers by accuracy best
+and is the default order of :func:`rank_workers`. Experts for :class:`crowdmix.DawidSkene` are
+cut from the authors' sum (see :mod:`crowdmix.experts`).
 
 The joint tables are accumulated by a numba kernel straight from the encoded answers, for
 pairs ``i < j`` only (:func:`crowdmix.kernels.pairwise_mi.pairwise_mi_answers`): the cost
@@ -33,6 +35,7 @@ Miller, G. A. (1955). Note on the bias of information estimates.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,7 +45,7 @@ import scipy.sparse as sp
 
 from .answers import CrowdAnswers, as_answers
 from .em import FeatureLayout
-from .exceptions import InputError
+from .exceptions import ConvergenceWarning, InputError
 from .kernels.cooccurrence import cooccurrence
 from .kernels.pairwise_mi import (
     default_chunks,
@@ -58,14 +61,16 @@ __all__ = [
     "pairwise_mutual_information",
     "rank_workers",
     "one_coin_mutual_information",
+    "one_coin_skills",
     "g_k",
+    "g_k_inverse",
 ]
 
 Correction = Literal["none", "miller-madow"]
 Missing = Literal["skip", "category"]
 Weighting = Literal["none", "overlap"]
-Score = Literal["pooled", "sum"]
-_SCORES = ("pooled", "sum")
+Score = Literal["skill", "pooled", "sum"]
+_SCORES = ("skill", "pooled", "sum")
 _CORRECTIONS = ("none", "miller-madow")
 _MISSING = ("skip", "category")
 _WEIGHTINGS = ("none", "overlap")
@@ -89,6 +94,38 @@ def g_k(t: np.ndarray | float, k: int) -> np.ndarray:
         la = np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0)
         lb = np.where(b > 0, b * np.log(np.where(b > 0, b, 1.0)), 0.0)
     return la / k + (k - 1) / k * lb
+
+
+def g_k_inverse(y: np.ndarray | float, k: int, negative: bool | np.ndarray = False) -> np.ndarray:
+    """Inverse of :func:`g_k`: the ``t = s_i s_j`` whose one-coin mutual information is ``y``.
+
+    ``g_K`` is increasing on ``[0, 1]`` (from 0 to ``log K``) and decreasing on
+    ``[-1/(K-1), 0]`` (from ``log(K/(K-1))`` to 0), so each branch has an inverse; ``negative``
+    (a bool or a bool array like ``y``) picks the branch. ``y`` beyond the branch's range is
+    clipped to its end. Vectorised bisection to machine precision.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([0.0, 0.3, 0.9])
+    >>> bool(np.allclose(g_k_inverse(g_k(t, 3), 3), t))
+    True
+    >>> round(float(g_k_inverse(g_k(-0.2, 3), 3, negative=True)), 12)
+    -0.2
+    """
+    y = np.asarray(y, dtype=float)
+    neg = np.broadcast_to(np.asarray(negative, dtype=bool), y.shape)
+    hi = np.where(neg, 1.0 / (k - 1), 1.0)  # search u = |t| in [0, hi]
+    sign = np.where(neg, -1.0, 1.0)
+    y = np.clip(y, 0.0, g_k(sign * hi, k))
+    lo = np.zeros_like(y)
+    hi = hi.copy()
+    for _ in range(48):  # g_K(sign * u) is increasing in u on both branches (2^-48 ~ 4e-15)
+        mid = 0.5 * (lo + hi)
+        below = g_k(sign * mid, k) < y
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return sign * 0.5 * (lo + hi)
 
 
 def one_coin_mutual_information(accuracies: np.ndarray, k: int) -> np.ndarray:
@@ -342,12 +379,14 @@ def pairwise_mutual_information(
     return pd.DataFrame(mat.toarray(), index=workers, columns=workers)
 
 
-def pooled_tables(answers: CrowdAnswers, partner_weights: np.ndarray | None = None) -> np.ndarray:
+def pooled_tables(answers: CrowdAnswers, partner_weights: np.ndarray | None = None,
+                  task_weights: np.ndarray | None = None) -> np.ndarray:
     """Each worker's joint answer table with all co-labellers pooled, shape (m, K, K).
 
     ``T_i(a, b) = sum_{j != i} w_j N_ij(a, b)``: the joint table of worker i's answer and the
     answer of a co-labeller of the same task, partners weighted by ``partner_weights`` (all
-    ones by default). Computed from the weighted votes of every task, in O(answers x K).
+    ones by default) and tasks by ``task_weights`` (all ones by default; ``N_ij`` then counts
+    weighted tasks). Computed from the weighted votes of every task, in O(answers x K).
     """
     k, m = answers.n_classes, answers.n_workers
     w = np.ones(m) if partner_weights is None else np.asarray(partner_weights, dtype=float)
@@ -356,10 +395,45 @@ def pooled_tables(answers: CrowdAnswers, partner_weights: np.ndarray | None = No
     votes = np.bincount(flat, weights=aw, minlength=answers.n_tasks * k).reshape(-1, k)
     rows = votes[answers.task]  # weighted votes of the answer's task, shape (n_answers, K)
     rows[np.arange(answers.n_answers), answers.label] -= aw  # leave the worker itself out
+    if task_weights is not None:
+        rows *= np.asarray(task_weights, dtype=float)[answers.task][:, None]
     tables = np.empty((m * k, k))
     for b in range(k):
         tables[:, b] = np.bincount(answers.value_codes, weights=rows[:, b], minlength=m * k)
     return np.maximum(tables.reshape(m, k, k), 0.0)
+
+
+#: largest number of (answer, co-answer) pairs for which :func:`pooled_operator` is built
+POOLED_OPERATOR_MAX_PAIRS = 20_000_000
+
+
+def pooled_operator(answers: CrowdAnswers, task_weights: np.ndarray | None = None
+                    ) -> sp.csr_matrix | None:
+    """The linear map ``w -> pooled_tables(answers, w).ravel()``, a sparse (m K^2, m) matrix.
+
+    Entry ``(i K^2 + a K + b, j)`` is ``N_ij(a, b)``, the (task-weighted) number of tasks where
+    worker i answered ``a`` and worker j answered ``b``. Built once with numpy from the
+    co-labelled answer pairs, it makes each pooled table a sparse product (for iterations over
+    partner weights). Returns ``None`` when there are more than
+    ``POOLED_OPERATOR_MAX_PAIRS`` such pairs (dense crowds), where :func:`pooled_tables` is
+    cheaper in memory.
+    """
+    k, m = answers.n_classes, answers.n_workers
+    per_answer = answers.answers_per_task[answers.task].astype(np.int64)
+    n_pairs = int(per_answer.sum())
+    if n_pairs > POOLED_OPERATOR_MAX_PAIRS:
+        return None
+    a = np.repeat(np.arange(answers.n_answers, dtype=np.int64), per_answer)
+    first = np.zeros(answers.n_answers, dtype=np.int64)
+    np.cumsum(per_answer[:-1], out=first[1:])
+    b = answers.offsets[answers.task[a]] + (np.arange(n_pairs, dtype=np.int64) - first[a])
+    keep = b != a
+    a, b = a[keep], b[keep]
+    row = (answers.worker[a].astype(np.int64) * k + answers.label[a]) * k + answers.label[b]
+    data = np.ones(len(a)) if task_weights is None else np.asarray(task_weights, float)[answers.task[a]]
+    op = sp.csr_matrix((data, (row, answers.worker[b].astype(np.int64))), shape=(m * k * k, m))
+    op.sum_duplicates()
+    return op
 
 
 def table_mutual_information(tables: np.ndarray, correction: Correction = "miller-madow"
@@ -397,6 +471,132 @@ def _pooled_scores(ans: CrowdAnswers, correction: Correction) -> np.ndarray:
     return sigma
 
 
+def _fit_skills(
+    ans: CrowdAnswers,
+    table: PairwiseMI,
+    correction: Correction,
+    task_weights: np.ndarray | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    damping: float = 0.5,
+) -> tuple[np.ndarray, int, bool]:
+    """One-coin skills from pooled MI inverted through ``g_K``; (skills, n_iter, converged).
+
+    Fixed point of ``s_i = g_K^{-1}(pooled MI_i) / s_bar_i`` with
+    ``s_bar_i = sum_j w_j n_ij s_j / sum_j w_j n_ij`` and partner weights ``w_j = max(s_j, 0)``
+    (see :func:`one_coin_skills`), iterated with damping from ``s = 1``.
+    """
+    k, m = ans.n_classes, ans.n_workers
+    overlap = table.overlap
+    op = pooled_operator(ans, task_weights)
+    support = table.row_sums(table.overlap_values)
+    s = np.ones(m)
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        w = np.maximum(s, 0.0)
+        tables = pooled_tables(ans, w, task_weights) if op is None else (op @ w).reshape(m, k, k)
+        mi, total = table_mutual_information(tables, correction)
+        p = tables / np.where(total > 0, total, 1.0)[:, None, None]
+        agree = np.einsum("iaa->i", p)
+        chance = np.einsum("ia,ia->i", p.sum(axis=2), p.sum(axis=1))
+        t = g_k_inverse(mi, k, negative=agree < chance)  # the sign: agrees less than chance
+        den = overlap @ w
+        ridge = np.divide(1.0, support, out=np.ones(m), where=support > 0)
+        s_bar = np.divide(overlap @ (w * s), den, out=np.zeros(m), where=den > 0)
+        # least squares of t_i ~ s_i s_bar_i with a ridge of one pooled sample: tames workers
+        # whose co-labellers all look like spammers (s_bar ~ 0), negligible otherwise
+        target = t * s_bar / (s_bar**2 + ridge)
+        target = np.clip(target, -1.0 / (k - 1), 1.0)
+        new = damping * s + (1.0 - damping) * target
+        change = np.max(np.abs(new - s)) if m else 0.0
+        s = new
+        if change < tol:
+            converged = True
+            break
+    return s, it, converged
+
+
+def one_coin_skills(
+    answers: Any,
+    *,
+    correction: Correction = "miller-madow",
+    task_weights: np.ndarray | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+) -> pd.Series:
+    """Each worker's one-coin skill ``s_i``, estimated from mutual information without truth.
+
+    Under the one-coin model with a uniform prior the joint table of worker i's answer and the
+    answer of a co-labeller j is linear in ``s_i s_j``, so the table :func:`pooled_tables`
+    pools over all co-labellers (partner j weighted by ``w_j``) is the one-coin table of
+    ``s_i s_bar_i`` with ``s_bar_i = sum_j w_j n_ij s_j / sum_j w_j n_ij``, and its mutual
+    information is ``g_K(s_i s_bar_i)`` (ALGORITHMS.md §2). Inverting ``g_K``
+    (:func:`g_k_inverse`) and dividing by the partners' mean skill gives
+
+        ``s_i = g_K^{-1}(pooled MI_i) / s_bar_i``,   ``w_j = max(s_j, 0)``,
+
+    solved by a damped fixed-point iteration from ``s = 1`` (damping 0.5). The MI is the
+    Miller-Madow corrected plug-in estimate of the pooled table; the branch of ``g_K^{-1}`` is
+    negative when the worker agrees with its co-labellers less often than chance given the
+    table's marginals (adversarial workers get ``s < 0``). Unlike the raw pooled MI, the
+    estimate does not depend on *who* the worker happened to co-label with, and unlike the MI
+    it is signed, so weak workers and spammers are ordered correctly. On the population
+    (exact) tables of one-coin workers the true ``s_i`` is recovered to machine precision
+    (tested). For non-one-coin workers it is a reliability score (0 for workers independent
+    of everyone).
+
+    Parameters
+    ----------
+    answers : DataFrame, array, path or CrowdAnswers
+        Crowd answers in any format :func:`crowdmix.as_answers` accepts.
+    correction : {"miller-madow", "none"}, default="miller-madow"
+        Small-sample correction of the pooled MI (see :func:`pairwise_mutual_information`).
+    task_weights : Series indexed by task ID, or ndarray (n_tasks,) by task code, optional
+        Weight of each task, e.g. probabilities of answer patterns.
+    max_iter, tol : int, float
+        Fixed-point iterations and tolerance on the largest change of ``s``; a
+        :class:`crowdmix.ConvergenceWarning` is issued when it does not converge.
+
+    Returns
+    -------
+    Series
+        ``s_i`` in ``[-1/(K-1), 1]`` indexed by the user's worker IDs (name ``"skill"``); the
+        one-coin accuracy is ``p_i = (1 + (K - 1) s_i) / K``.
+
+    References
+    ----------
+    Zhao, V. and Zucker, S. W. (2017). Feature selection facilitates learning mixtures of
+    discrete product distributions. arXiv:1711.09195.
+
+    Examples
+    --------
+    >>> from crowdmix.mutual_information import one_coin_skills
+    >>> from crowdmix.datasets import make_one_coin_crowd
+    >>> crowd = make_one_coin_crowd(n_tasks=2000, n_workers=5, answers_per_task=None,
+    ...                             accuracies=[0.5, 0.6, 0.7, 0.8, 0.9], random_state=0)
+    >>> s = one_coin_skills(crowd.answers)    # true s = 2 p - 1 = 0, 0.2, 0.4, 0.6, 0.8
+    >>> [f"{v:.1f}" for v in s.abs()]        # (|s|: the spammer's estimate may be -0.0)
+    ['0.0', '0.2', '0.4', '0.6', '0.8']
+    """
+    ans = as_answers(answers)
+    _check_choice(correction, _CORRECTIONS, "correction")
+    tw = None
+    if isinstance(task_weights, pd.Series):  # keyed by the user's task IDs
+        missing_tasks = pd.Index(ans.tasks).difference(task_weights.index)
+        if len(missing_tasks):
+            raise InputError(f"task_weights has no weight for task {missing_tasks[0]!r}; give one per task")
+        task_weights = task_weights.loc[ans.tasks].to_numpy()
+    if task_weights is not None:
+        tw = np.ascontiguousarray(task_weights, dtype=np.float64)
+    s, n_iter, converged = _fit_skills(ans, pairwise_mi_table(ans, tw), correction, tw,
+                                       max_iter=max_iter, tol=tol)
+    if not converged:
+        warnings.warn(f"one_coin_skills did not converge in max_iter={max_iter} iterations; "
+                      "raise max_iter or tol", ConvergenceWarning, stacklevel=2)
+    return pd.Series(s, index=pd.Index(ans.workers, name="worker"), name="skill")
+
+
 def _scores(
     ans: CrowdAnswers,
     correction: Correction,
@@ -404,13 +604,18 @@ def _scores(
     weighting: Weighting,
     missing: Missing,
 ) -> dict[str, np.ndarray]:
-    """Per worker: ``sum_mi`` (sigma), ``pooled_mi``, ``n_partners`` and ``support``."""
+    """Per worker: ``skill``, ``sum_mi`` (sigma), ``pooled_mi``, ``n_partners``, ``support``."""
     table = pairwise_mi_table(ans)
+    skill, _, converged = _fit_skills(ans, table, correction)
+    if not converged:
+        warnings.warn("the one-coin skill iteration of rank_workers did not converge; the "
+                      "last iterate is used", ConvergenceWarning, stacklevel=3)
     if missing == "category":
         sigma = _missing_category_matrix(ans).sum(axis=1)
     else:
         sigma = table.row_sums(table.corrected_values(correction, min_overlap, weighting))
     return {
+        "skill": skill,
         "sum_mi": sigma,
         "pooled_mi": _pooled_scores(ans, correction),
         "n_partners": table.n_partners(),
@@ -425,26 +630,33 @@ def rank_workers(
     min_overlap: int = 1,
     weighting: Weighting = "none",
     missing: Missing = "skip",
-    score: Score = "pooled",
+    score: Score = "skill",
 ) -> pd.DataFrame:
     """Rank workers by mutual information with the other workers, without ground truth.
 
-    Two scores are computed for every worker (ALGORITHMS.md §2, Zhao & Zucker 2017); both are 0
-    for workers whose answers are independent of everyone's (spammers, constant answerers) and
-    grow with reliability:
+    Three scores are computed for every worker (ALGORITHMS.md §2, Zhao & Zucker 2017); all are
+    0 for workers whose answers are independent of everyone's (spammers, constant answerers)
+    and grow with reliability:
+
+    - ``skill`` (default ``score``): the worker's one-coin skill ``s_i`` estimated from the
+      pooled MI inverted through the closed form ``g_K`` and divided by the mean skill of the
+      worker's co-labellers, iterated (:func:`one_coin_skills`). Signed (below 0 for workers
+      who agree with the others less than chance) and free of the luck of who co-labelled
+      with whom, it orders workers by accuracy best: Spearman 0.91-0.95 on 500 tasks x 30
+      workers x 5 answers per task for K = 2..5, and higher than ``pooled_mi`` on all five
+      real benchmarks (docs/worker-ranking.md).
 
     - ``sum_mi``: the authors' ``sigma_i = sum_{j != i} S_ij``, the sum of the pairwise MI on
       the tasks each pair both answered. It also grows with the number of co-labellers, which
       is what an expert-only E-step needs; :class:`crowdmix.DawidSkene` ``(experts=...)`` cuts
       its experts from this score.
-    - ``pooled_mi`` (default ``score``): the MI between the worker's answer and the answer of a
+    - ``pooled_mi``: the MI between the worker's answer and the answer of a
       co-labeller of the same task, all co-labellers pooled into one joint table and weighted
       by a first-pass estimate of their skill. A pooled table has many more samples than any
-      pair, so with few answers per worker it orders workers by accuracy much better
-      (Spearman 0.89-0.93 vs 0.76-0.80 on 500 tasks x 30 workers x 5 answers per task, and
-      better on the five real benchmarks; docs/worker-ranking.md). Under the one-coin model
-      it equals ``g_K(s_i * s_bar)`` with ``s_bar`` the partners' mean skill: monotone in the
-      worker's accuracy.
+      pair, so with few answers per worker it orders workers by accuracy much better than
+      the sum (Spearman 0.89-0.93 vs 0.76-0.80 on 500 tasks x 30 workers x 5 answers per
+      task). Under the one-coin model it equals ``g_K(s_i * s_bar_i)`` with ``s_bar_i`` the
+      partners' mean skill, which differs between workers: ``skill`` removes that factor.
 
     Parameters
     ----------
@@ -453,18 +665,18 @@ def rank_workers(
     correction, min_overlap, weighting, missing
         Small-overlap treatment and missing-value variant; see
         :func:`pairwise_mutual_information` (``min_overlap``, ``weighting`` and ``missing``
-        apply to ``sum_mi``; ``correction`` to both).
-    score : {"pooled", "sum"}, default="pooled"
+        apply to ``sum_mi``; ``correction`` to all three scores).
+    score : {"skill", "pooled", "sum"}, default="skill"
         Which score orders the workers and fills the ``score`` column.
 
     Returns
     -------
     DataFrame
         One row per worker (index: the user's worker IDs), sorted by rank, with columns
-        ``score`` (nats), ``rank`` (1 = most informative; ties share the best rank),
+        ``score`` (``skill``: dimensionless in ``[-1/(K-1), 1]``; the MI scores: nats), ``rank`` (1 = most informative; ties share the best rank),
         ``n_answers``, ``n_partners`` (workers who co-labelled at least one task with this
         one), ``support`` (co-labelled task pairs behind the score, ``sum_j n_ij``),
-        ``sum_mi`` and ``pooled_mi``.
+        ``skill``, ``sum_mi`` and ``pooled_mi``.
 
     References
     ----------
@@ -486,7 +698,7 @@ def rank_workers(
     _check_choice(weighting, _WEIGHTINGS, "weighting")
     _check_choice(score, _SCORES, "score")
     stats = _scores(ans, correction, _check_min_overlap(min_overlap), weighting, missing)
-    sigma = stats["sum_mi" if score == "sum" else "pooled_mi"]
+    sigma = stats[{"skill": "skill", "pooled": "pooled_mi", "sum": "sum_mi"}[score]]
     frame = pd.DataFrame(
         {
             "score": sigma,
@@ -494,6 +706,7 @@ def rank_workers(
             "n_answers": ans.answers_per_worker.astype(np.int64),
             "n_partners": stats["n_partners"].astype(np.int64),
             "support": np.rint(stats["support"]).astype(np.int64),
+            "skill": stats["skill"],
             "sum_mi": stats["sum_mi"],
             "pooled_mi": stats["pooled_mi"],
         },
