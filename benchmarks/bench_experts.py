@@ -8,7 +8,7 @@ stability), and the best N in hindsight (chosen with the truth, for reference on
 
 Run: ``python benchmarks/bench_experts.py [name ...]`` (takes minutes; run in the background).
 ``python benchmarks/bench_experts.py --variants [name ...]`` compares the ranking variants
-(small-overlap treatments, pooled vs summed score) on synthetic and real data.
+(small-overlap treatments, summed, pooled and one-coin skill scores) on synthetic and real data.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ VARIANTS = {
     "sum, min overlap 5": {"score": "sum", "correction": "none", "min_overlap": 5},
     "sum, overlap-weighted": {"score": "sum", "correction": "none", "weighting": "overlap"},
     "sum, missing as category": {"score": "sum", "missing": "category"},
-    "pooled (default)": {"score": "pooled"},
+    "pooled": {"score": "pooled"},
+    "skill: pooled MI through g_K^-1 (default)": {"score": "skill"},
 }
 
 

@@ -351,7 +351,7 @@ class ExpertSelection:
 #: co-label informatively with many others, which an expert-only E-step needs; the per-answer
 #: reliability scores ("skill", "pooled") rank reliability better but picks experts who rarely
 #: co-label (docs/worker-ranking.md).
-EXPERT_RANKING = {"score": "sum"}
+EXPERT_RANKING = {"score": "sum", "skill": False}
 
 
 def expert_ranking(ans: CrowdAnswers, estimator: Any = None) -> pd.DataFrame:

@@ -603,10 +603,13 @@ def _scores(
     min_overlap: int,
     weighting: Weighting,
     missing: Missing,
+    with_skill: bool = True,
 ) -> dict[str, np.ndarray]:
     """Per worker: ``skill``, ``sum_mi`` (sigma), ``pooled_mi``, ``n_partners``, ``support``."""
     table = pairwise_mi_table(ans)
-    skill, _, converged = _fit_skills(ans, table, correction)
+    skill, converged = np.full(ans.n_workers, np.nan), True
+    if with_skill:
+        skill, _, converged = _fit_skills(ans, table, correction)
     if not converged:
         warnings.warn("the one-coin skill iteration of rank_workers did not converge; the "
                       "last iterate is used", ConvergenceWarning, stacklevel=3)
@@ -631,6 +634,7 @@ def rank_workers(
     weighting: Weighting = "none",
     missing: Missing = "skip",
     score: Score = "skill",
+    skill: bool = True,
 ) -> pd.DataFrame:
     """Rank workers by mutual information with the other workers, without ground truth.
 
@@ -668,6 +672,10 @@ def rank_workers(
         apply to ``sum_mi``; ``correction`` to all three scores).
     score : {"skill", "pooled", "sum"}, default="skill"
         Which score orders the workers and fills the ``score`` column.
+    skill : bool, default=True
+        Compute the ``skill`` column (a fixed-point iteration, typically 20-200 sparse
+        products). ``False`` leaves it NaN and is faster when ``score`` is ``"pooled"`` or
+        ``"sum"`` (expert selection ranks this way many times).
 
     Returns
     -------
@@ -697,7 +705,9 @@ def rank_workers(
     _check_choice(correction, _CORRECTIONS, "correction")
     _check_choice(weighting, _WEIGHTINGS, "weighting")
     _check_choice(score, _SCORES, "score")
-    stats = _scores(ans, correction, _check_min_overlap(min_overlap), weighting, missing)
+    if score == "skill" and not skill:
+        raise InputError("score='skill' needs skill=True; pass score='pooled' or 'sum' to skip it")
+    stats = _scores(ans, correction, _check_min_overlap(min_overlap), weighting, missing, bool(skill))
     sigma = stats[{"skill": "skill", "pooled": "pooled_mi", "sum": "sum_mi"}[score]]
     frame = pd.DataFrame(
         {

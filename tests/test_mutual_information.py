@@ -330,6 +330,11 @@ def test_rank_workers_frame():
     np.testing.assert_allclose(r["skill"], one_coin_skills(crowd.answers).loc[r.index])
     p = rank_workers(crowd.answers, score="pooled")
     np.testing.assert_array_equal(p["score"], p["pooled_mi"])
+    fast = rank_workers(crowd.answers, score="sum", skill=False)
+    assert fast["skill"].isna().all()
+    np.testing.assert_array_equal(fast["score"], fast["sum_mi"])
+    with pytest.raises(InputError, match="skill"):
+        rank_workers(crowd.answers, skill=False)
     counts = crowd.answers.groupby("worker").size()
     np.testing.assert_array_equal(r["n_answers"], counts.loc[r.index])
     s = rank_workers(crowd.answers, score="sum")
