@@ -8,7 +8,8 @@ stability), and the best N in hindsight (chosen with the truth, for reference on
 
 Run: ``python benchmarks/bench_experts.py [name ...]`` (takes minutes; run in the background).
 ``python benchmarks/bench_experts.py --variants [name ...]`` compares the ranking variants
-(small-overlap treatments, summed, pooled and one-coin skill scores) on synthetic and real data.
+(small-overlap treatments, summed, pooled and one-coin skill scores) on synthetic and real data;
+``--spammers`` where the pure spammers land in the synthetic rankings.
 """
 
 from __future__ import annotations
@@ -150,9 +151,37 @@ def variants(names: list[str]) -> None:
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
+def spammers(seeds: int = 10) -> None:
+    """Where the pure spammers (accuracy 1/K) land in the ranking of the synthetic crowds."""
+    from crowdmix.datasets import make_one_coin_crowd
+    from crowdmix.mutual_information import rank_workers
+
+    print(f"\n### Pure spammers on synthetic one-coin crowds ({seeds} seeds per K, 3 spammers "
+          "among 30 workers)\n")
+    print("| score | K | crowds where all spammers rank below every worker with s >= 0.6 | "
+          "mean number of non-spammers ranked below the best spammer |")
+    print("|---|---|---|---|")
+    for score in ("pooled", "skill"):
+        for k in (2, 3, 4, 5):
+            acc = np.concatenate([np.full(3, 1.0 / k), np.linspace(1.0 / k, 0.95, 28)[1:]])
+            skill = (k * acc - 1) / (k - 1)
+            ok, below = 0, []
+            for seed in range(seeds):
+                crowd = make_one_coin_crowd(n_tasks=500, n_workers=30, n_classes=k, accuracies=acc,
+                                            answers_per_task=5, random_state=seed)
+                r = rank_workers(crowd.answers, score=score)["score"]
+                sc = r.loc[crowd.worker_ids].to_numpy()
+                best_spam = sc[:3].max()
+                ok += bool(best_spam < sc[skill >= 0.6].min())
+                below.append(int(np.sum(sc[3:] < best_spam)))
+            print(f"| {score} | {k} | {ok}/{seeds} | {np.mean(below):.1f} |")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if args and args[0] == "--variants":
+    if args and args[0] == "--spammers":
+        spammers()
+    elif args and args[0] == "--variants":
         variants(args[1:] or list_crowd_benchmarks())
     else:
         main(args or list_crowd_benchmarks())
