@@ -120,7 +120,7 @@ def g_k_inverse(y: np.ndarray | float, k: int, negative: bool | np.ndarray = Fal
     y = np.clip(y, 0.0, g_k(sign * hi, k))
     lo = np.zeros_like(y)
     hi = hi.copy()
-    for _ in range(48):  # g_K(sign * u) is increasing in u on both branches (2^-48 ~ 4e-15)
+    for _ in range(52):  # g_K(sign * u) is increasing in u on both branches (2^-52 ~ 2e-16)
         mid = 0.5 * (lo + hi)
         below = g_k(sign * mid, k) < y
         lo = np.where(below, mid, lo)
