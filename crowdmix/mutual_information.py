@@ -492,8 +492,9 @@ def _fit_skills(
     support = table.row_sums(table.overlap_values)
     s = np.ones(m)
     converged = False
-    it = 0
+    n_iter = 0
     for it in range(1, max_iter + 1):
+        n_iter = it
         w = np.maximum(s, 0.0)
         tables = pooled_tables(ans, w, task_weights) if op is None else (op @ w).reshape(m, k, k)
         mi, total = table_mutual_information(tables, correction)
@@ -514,7 +515,7 @@ def _fit_skills(
         if change < tol:
             converged = True
             break
-    return s, it, converged
+    return s, n_iter, converged
 
 
 def one_coin_skills(
