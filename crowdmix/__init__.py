@@ -9,7 +9,7 @@ from .experts import residual_cmi, select_n_experts
 from .kos import KOS
 from .majority_vote import MajorityVote
 from .mmsr import MMSR
-from .mutual_information import pairwise_mutual_information, rank_workers
+from .mutual_information import one_coin_skills, pairwise_mutual_information, rank_workers
 from .stagewise import StagewiseEM, stagewise_fit
 from .wawa import Wawa, ZeroBasedSkill
 
@@ -27,6 +27,7 @@ __all__ = [
     "Wawa",
     "ZeroBasedSkill",
     "as_answers",
+    "one_coin_skills",
     "pairwise_mutual_information",
     "rank_workers",
     "residual_cmi",

@@ -29,7 +29,7 @@ def test_rank_workers_writes_the_ranking(tmp_path, answers_csv, crowd):
     assert main(["rank-workers", str(answers_csv), "-o", str(out)]) == 0
     table = pd.read_csv(out, dtype={"worker": str})
     assert list(table.columns) == ["worker", "score", "rank", "n_answers", "n_partners",
-                                   "support", "sum_mi", "pooled_mi"]
+                                   "support", "skill", "sum_mi", "pooled_mi"]
     # the same as the library call on the same data (CSV labels are read as strings)
     expected = rank_workers(crowd.answers.astype({"label": str}))
     assert list(table["worker"]) == list(expected.index)

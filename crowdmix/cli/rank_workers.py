@@ -20,14 +20,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Read crowd answers (one row per answer: task, worker, label; CSV, TSV or Parquet) "
             "and write one row per worker, most informative first: worker, rank, score, "
-            "n_answers, n_partners, support, sum_mi, pooled_mi (Zhao & Zucker 2017)."
+            "n_answers, n_partners, support, skill, sum_mi, pooled_mi (Zhao & Zucker 2017)."
         ),
     )
     p.add_argument("input", help="answers file (.csv, .tsv or .parquet) in long format")
     p.add_argument("-o", "--output", required=True, help="where to write the ranking")
-    p.add_argument("--score", default="pooled", choices=["pooled", "sum"],
-                   help="pooled: MI with the pooled co-labellers (best reliability ranking); "
-                        "sum: the authors' sum of pairwise MI (selects experts). Default: pooled")
+    p.add_argument("--score", default="skill", choices=["skill", "pooled", "sum"],
+                   help="skill: one-coin skill from the pooled MI through g_K (best reliability "
+                        "ranking); pooled: MI with the pooled co-labellers; sum: the authors' sum "
+                        "of pairwise MI (selects experts). Default: skill")
     p.add_argument("--correction", default="miller-madow", choices=["miller-madow", "none"],
                    help="small-overlap bias correction of each MI (default: miller-madow)")
     p.add_argument("--min-overlap", type=int, default=1,
