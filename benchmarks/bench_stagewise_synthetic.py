@@ -26,12 +26,15 @@ Methods (error rate on all tasks; no truth used in fitting):
 Usage::
 
     python benchmarks/bench_stagewise_synthetic.py run [--variants binary k5 missing70] [--repeats 10]
+    python benchmarks/bench_stagewise_synthetic.py run --variants k5 --recompute
     python benchmarks/bench_stagewise_synthetic.py report
 
 ``run`` appends one row per (variant, level, repeat, method) to
 ``benchmarks/results/stagewise_synthetic.csv``, computing only the methods a (variant, level,
 repeat) does not have yet (so it resumes where it stopped, and a new method is added to an
-existing study without recomputing the others); ``report`` prints
+existing study without recomputing the others); ``--recompute`` first drops the rows of the
+stagewise methods (``STAGEWISE_METHODS``) of the chosen variants, and their refinement choices,
+so that a change of the algorithm is measured again while the baselines are kept; ``report`` prints
 the mean error with its spread (standard deviation, min-max) over repeats as markdown, writes
 ``benchmarks/results/stagewise_synthetic.md`` and the figure ``docs/img/stagewise_synthetic.png``.
 """
@@ -68,6 +71,11 @@ DEFAULT = "stagewise + refine (auto; default)"
 METHOD_ORDER = [
     "oracle", "majority vote", "MV-initialised EM", "spectral-initialised EM", "stagewise",
     DEFAULT, "stagewise + refine", "stagewise + refine (all workers)",
+    "unweighted stagewise + refine",
+]
+#: the methods that run StagewiseEM (recomputed by ``run --recompute`` after an algorithm change)
+STAGEWISE_METHODS = [
+    "stagewise", DEFAULT, "stagewise + refine", "stagewise + refine (all workers)",
     "unweighted stagewise + refine",
 ]
 #: column titles of the report (the CSV keeps the names rows were written with)
@@ -153,8 +161,26 @@ def one_dataset(variant: str, n_experts: int, repeat: int, done: frozenset = fro
     return rows
 
 
-def run(variants: list[str], repeats: int) -> None:
+def _drop_stagewise_rows(variants: list[str]) -> None:
+    """Remove the stagewise methods' rows of ``variants`` from the CSV and the choices file
+    (rewritten through a temporary file, then renamed)."""
+    for path, has_method in ((CSV, True), (CHOICES, False)):
+        if not path.exists():
+            continue
+        old = pd.read_csv(path)
+        stale = old["variant"].isin(variants)
+        if has_method:
+            stale &= old["method"].isin(STAGEWISE_METHODS)
+        tmp = path.with_suffix(".tmp")
+        old[~stale].to_csv(tmp, index=False)
+        tmp.replace(path)
+        print(f"{path.name}: dropped {int(stale.sum())} stale stagewise rows", flush=True)
+
+
+def run(variants: list[str], repeats: int, recompute: bool = False) -> None:
     CSV.parent.mkdir(parents=True, exist_ok=True)
+    if recompute:
+        _drop_stagewise_rows(variants)
     done: dict[tuple, set] = {}
     if CSV.exists():
         old = pd.read_csv(CSV)
@@ -266,10 +292,12 @@ def main() -> None:
     r = sub.add_parser("run")
     r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     r.add_argument("--repeats", type=int, default=10)
+    r.add_argument("--recompute", action="store_true",
+                   help="drop and recompute the stagewise methods' rows of these variants")
     sub.add_parser("report")
     args = parser.parse_args()
     if args.cmd == "run":
-        run(args.variants, args.repeats)
+        run(args.variants, args.repeats, args.recompute)
     print(report())
 
 

@@ -18,7 +18,11 @@ pair by pair through the mutual information that the current model fails to expl
    two binary features this is the sign rule of the paper, :func:`binary_split_directions`).
 6. One EM step with the expert-only E-step (:func:`crowdmix.em.run_em` with ``e_step_rows``).
    Stop when the all-feature log-likelihood gains less than ``tol`` per sample after
-   ``min_steps`` stages, or after ``max_steps``.
+   ``min_steps`` stages, or after ``max_steps``. Once there are ``c`` components, each stage
+   also tries a split-and-merge move (``split_merge=True``, an addition to the paper): merge
+   the two components the experts tell apart least (:func:`merge_candidates`) and split the selected one,
+   kept if the all-feature log-likelihood after the EM step is higher. Without it, early
+   splits made with one or two experts can leave two classes in one component for good.
 7. Refine with EM started from the expert-only posteriors, its M-step over all features and
    its E-step over all features (the paper's ordinary EM), over the experts plus the features
    significantly dependent on the stagewise classes, or over the experts only; by default
@@ -47,6 +51,8 @@ Zhao, V. and Zucker, S. W. (2015). Stagewise learning for sparse clustering of
 discretely-valued data. arXiv:1506.02975.
 Dawid, A. P. and Skene, A. M. (1979). Maximum likelihood estimation of observer error-rates
 using the EM algorithm. *Applied Statistics* 28(1), 20-28.
+Ueda, N., Nakano, R., Ghahramani, Z. and Hinton, G. E. (2000). SMEM algorithm for mixture
+models. *Neural Computation* 12(9), 2109-2128.
 """
 
 from __future__ import annotations
@@ -94,6 +100,7 @@ __all__ = [
     "split_objective",
     "split_directions",
     "binary_split_directions",
+    "merge_candidates",
     "crowd_m_step",
     "stagewise_crowd_posteriors",
     "refine_heldout_scores",
@@ -101,6 +108,7 @@ __all__ = [
 ]
 
 _LOG_FLOOR = -700.0
+_MOVE_ITER = 10  # EM iterations after which a split-merge move is compared with no move
 _PROB_FLOOR = 1e-3  # split perturbations keep every probability at least this large
 
 MStep = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -245,6 +253,78 @@ def _perturb(log_params: np.ndarray, rows: slice, k: int, new: int, d: np.ndarra
     with np.errstate(divide="ignore"):
         log_params[rows, k] = np.maximum(np.log(mu + step * d), _LOG_FLOOR)
         log_params[rows, new] = np.maximum(np.log(mu - step * d), _LOG_FLOOR)
+
+
+def _split_component(log_params, log_weights, k, joint, rows_i, rows_j, split, delta):
+    """Parameters with component ``k`` split in two (the new copy last) along the pair's
+    split direction (see :func:`stagewise_fit`, ``split``)."""
+    if split == "binary" or (split == "auto" and joint.shape == (2, 2)):
+        d_i, d_j = binary_split_directions(joint)
+    else:
+        d_i, d_j = split_directions(joint)
+    c_t = log_weights.shape[0]
+    log_params = np.concatenate([log_params, log_params[:, [k]]], axis=1)
+    log_weights = np.append(log_weights, log_weights[k])
+    log_weights[[k, -1]] -= np.log(2.0)
+    for rows, d in ((rows_i, d_i), (rows_j, d_j)):
+        _perturb(log_params, rows, k, c_t, d, delta)
+    return log_params, log_weights
+
+
+def merge_candidates(
+    offsets: np.ndarray,
+    codes: np.ndarray,
+    log_params: np.ndarray,
+    log_weights: np.ndarray,
+    exclude: int,
+    e_step_rows: np.ndarray | None = None,
+) -> tuple[int, int] | None:
+    """The two components whose merge loses the least log-likelihood, neither of them ``exclude``.
+
+    Every pair ``a < b`` is replaced by its mixture (weight ``w_a + w_b``, columns
+    ``(w_a C_a + w_b C_b) / (w_a + w_b)``) and scored by the log-likelihood of the samples on
+    the value codes in ``e_step_rows`` (stagewise EM: the experts); the best-scoring pair is the
+    one the data distinguish least (the same class split in two, or a nearly empty component).
+    This is the merge step of split-and-merge EM (Ueda et al. 2000) with the likelihood loss of
+    the merge as criterion (their posterior-overlap criterion misses twin components when the
+    experts' posteriors are sharp). None with fewer than three components.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crowdmix.em import FeatureLayout
+    >>> x = np.array([[0, 0], [0, 0], [1, 1], [1, 1]])
+    >>> offsets, codes = np.arange(0, 9, 2), (x + 2 * np.arange(2)).ravel()
+    >>> on0, on1 = np.log([0.9, 0.1]), np.log([0.1, 0.9])
+    >>> log_params = np.array([np.r_[on0, on0], np.r_[on0, on0], np.r_[on1, on1]]).T  # 0 = 1
+    >>> merge_candidates(offsets, codes, log_params, np.log(np.full(3, 1 / 3)), exclude=2)
+    (0, 1)
+    """
+    c = log_weights.shape[0]
+    keep = [a for a in range(c) if a != exclude]
+    if len(keep) < 2:
+        return None
+    best, best_ll = None, -np.inf
+    for x in range(len(keep)):
+        for y in range(x + 1, len(keep)):
+            a, b = keep[x], keep[y]
+            lp, lw = _merge_components(log_params, log_weights, a, b)
+            _, sample_ll = posterior(offsets, codes, lp, lw, e_step_rows)
+            total = float(sample_ll.sum())
+            if total > best_ll:
+                best, best_ll = (a, b), total
+    return best
+
+
+def _merge_components(log_params, log_weights, a, b):
+    """Components ``a`` and ``b`` (``a < b``) replaced by their mixture, at index ``a``."""
+    lw = np.logaddexp(log_weights[a], log_weights[b])
+    col = np.logaddexp(log_weights[a] + log_params[:, a], log_weights[b] + log_params[:, b]) - lw
+    log_params = np.delete(log_params, b, axis=1)
+    log_weights = np.delete(log_weights, b)
+    log_params[:, a] = np.maximum(col, _LOG_FLOOR)
+    log_weights[a] = lw
+    return log_params, log_weights
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,6 +485,10 @@ class StageRecord:
         The selection score (``w_k I_k``, or ``I_k`` if unweighted, minus any bias correction).
     log_likelihood : float
         Mean all-feature log-likelihood per sample after the stage's EM step.
+    merged : (int, int) or None
+        Split-merge stage (``split_merge=True``, once there are ``c`` components): the two
+        components (indices before the stage) that were merged to make room for the split of
+        ``component``; None otherwise.
     """
 
     step: int
@@ -416,6 +500,7 @@ class StageRecord:
     residual_mi: float
     score: float
     log_likelihood: float
+    merged: tuple[int, int] | None = None
 
 
 @dataclass
@@ -490,12 +575,12 @@ class StagewiseResult:
                 "step": r.step, "first": r.pair[0], "second": r.pair[1], "component": r.component,
                 "new_experts": list(r.new_experts), "split": r.split,
                 "n_components": r.n_components, "residual_mi": r.residual_mi, "score": r.score,
-                "log_likelihood": r.log_likelihood,
+                "log_likelihood": r.log_likelihood, "merged": r.merged,
             }
             for r in self.history
         ]
         cols = ["step", "first", "second", "component", "new_experts", "split", "n_components",
-                "residual_mi", "score", "log_likelihood"]
+                "residual_mi", "score", "log_likelihood", "merged"]
         return pd.DataFrame(rows, columns=cols)
 
 
@@ -561,6 +646,7 @@ def stagewise_fit(
     max_steps: int = 30,
     min_overlap: int = 1,
     bias_correction: bool = False,
+    split_merge: bool = True,
     refine: bool = True,
     refine_features: str = "auto",
     refine_alpha: float = 0.01,
@@ -618,6 +704,17 @@ def stagewise_fit(
     bias_correction : bool, default=False
         Subtract the Miller-Madow bias ``(r_i - 1)(r_j - 1) / (2 N_k)`` (``N_k`` the pair's
         weighted count in component ``k``) from ``I_k`` before selecting.
+    split_merge : bool, default=True
+        Once there are ``c`` components, a selected component ``k`` whose pair still has
+        residual dependence may hold several classes (the early splits, made with one or two
+        experts, can leave two classes in one component and split another class in two; a
+        stage without a split can never undo that). Every such stage therefore also tries a
+        split-and-merge move (Ueda et al. 2000): the two components most alike by their
+        posteriors (:func:`merge_candidates`, never ``k``) become one and ``k`` is split along
+        the pair's direction; after the stage's EM step the move is kept only if its
+        all-feature log-likelihood is higher than that of the plain step (so the number of
+        components stays ``c`` and the stage's gain is never lower). ``False``: the paper's
+        procedure.
     refine : bool, default=True
         Run EM with all features from the expert-only posteriors at the end.
     refine_features : {"auto", "all", "informative", "experts"}, default="auto"
@@ -744,41 +841,55 @@ def stagewise_fit(
             expert_set.append(f)
             row_mask[layout.start[f]:layout.start[f + 1]] = True
         did_split = c_t < c
+        rows_i = slice(layout.start[i], layout.start[i + 1])
+        rows_j = slice(layout.start[j], layout.start[j + 1])
         if did_split:
-            joint = data.table(tables, p, k)
-            binary = joint.shape == (2, 2)
-            if split == "binary" or (split == "auto" and binary):
-                d_i, d_j = binary_split_directions(joint)
-            else:
-                d_i, d_j = split_directions(joint)
-            log_params = np.concatenate([log_params, log_params[:, [k]]], axis=1)
-            log_weights = np.append(log_weights, log_weights[k])
-            log_weights[[k, -1]] -= np.log(2.0)
-            for f, d in ((i, d_i), (j, d_j)):
-                _perturb(log_params, slice(layout.start[f], layout.start[f + 1]), k, c_t, d, delta)
+            log_params, log_weights = _split_component(
+                log_params, log_weights, k, data.table(tables, p, k), rows_i, rows_j, split, delta
+            )
 
-        step_m = m_step
-        if partial_m_step:
-            frozen = log_params.copy()
+        def em_step(lp0, lw0, n_iter=2):
+            step_m = m_step
+            if partial_m_step:
+                def step_m(counts, resp_sum, _frozen=lp0.copy()):
+                    lp, lw = m_step(counts, resp_sum)
+                    return np.where(row_mask[:, None], lp, _frozen), lw
 
-            def step_m(counts, resp_sum, _frozen=frozen):
-                lp, lw = m_step(counts, resp_sum)
-                lp = np.where(row_mask[:, None], lp, _frozen)
-                return lp, lw
+            fit = run_em(
+                offsets, codes, n_codes, None, step_m, penalty, max_iter=n_iter, tol=0.0,
+                e_step_rows=row_mask, init_params=(lp0, lw0),
+            )
+            lp_eval = fit.log_params
+            if partial_m_step:
+                lp_eval = _complete(fit.log_params, row_mask, m_step, offsets, codes, fit.resp,
+                                    n_codes, n_chunks)
+            return fit.log_params, fit.log_weights, fit.resp, mean_loglik(lp_eval, fit.log_weights)
 
-        fit = run_em(
-            offsets, codes, n_codes, None, step_m, penalty, max_iter=2, tol=0.0,
-            e_step_rows=row_mask, init_params=(log_params, log_weights),
-        )
-        log_params, log_weights, resp = fit.log_params, fit.log_weights, fit.resp
-        lp_eval = log_params
-        if partial_m_step:
-            lp_eval = _complete(log_params, row_mask, m_step, offsets, codes, resp, n_codes, n_chunks)
-        new_ll = mean_loglik(lp_eval, log_weights)
+        # split-merge move: with c components already, a component whose experts still depend
+        # on each other holds several classes; merging the two most alike components frees one
+        # for a split of it. Kept only if it raises the all-feature log-likelihood.
+        merged = None
+        move = None
+        if split_merge and not did_split:
+            move = merge_candidates(offsets, codes, log_params, log_weights, int(k), row_mask)
+        if move is not None:
+            a, b = move
+            lp_m, lw_m = _merge_components(log_params, log_weights, a, b)
+            k_m = int(k) - (int(k) > b)
+            lp_m, lw_m = _split_component(
+                lp_m, lw_m, k_m, data.table(tables, p, k), rows_i, rows_j, split, delta
+            )
+            moved = em_step(lp_m, lw_m, _MOVE_ITER)
+            ref_ll = em_step(log_params, log_weights, _MOVE_ITER)[3]
+        log_params, log_weights, resp, new_ll = em_step(log_params, log_weights)
+        if move is not None and moved[3] > ref_ll:
+            log_params, log_weights, resp, new_ll = moved
+            merged = move
         record = StageRecord(
-            step=step, pair=(i, j), component=int(k), new_experts=new, split=did_split,
-            n_components=int(log_weights.shape[0]), residual_mi=float(mi[p, k]),
-            score=float(score[p, k]), log_likelihood=new_ll,
+            step=step, pair=(i, j), component=int(k), new_experts=new,
+            split=did_split or merged is not None, n_components=int(log_weights.shape[0]),
+            residual_mi=float(mi[p, k]), score=float(score[p, k]), log_likelihood=new_ll,
+            merged=merged,
         )
         history.append(record)
         if callback is not None:
@@ -1171,6 +1282,11 @@ class StagewiseEM(BaseAggregator):
         Minimum number of samples two features must share to be a candidate pair.
     bias_correction : bool, default=False
         Miller-Madow correction of the residual MI before selecting pairs.
+    split_merge : bool, default=True
+        Once there are ``c`` components, also try at every stage to merge the two components
+        the experts tell apart least and split the selected one; keep the move if it raises the all-feature
+        log-likelihood (see :func:`stagewise_fit`). Repairs two classes left in one component
+        by the early splits (K = 5 sparse-expert study, docs/stagewise.md).
     refine : bool, default=True
         Refine with EM at the end; the expert-only result is kept in ``proba_experts_``.
     refine_features : {"auto", "all", "informative", "experts"}, default="auto"
@@ -1254,6 +1370,7 @@ class StagewiseEM(BaseAggregator):
         max_steps: int = 30,
         min_overlap: int = 1,
         bias_correction: bool = False,
+        split_merge: bool = True,
         refine: bool = True,
         refine_features: str = "auto",
         refine_alpha: float = 0.01,
@@ -1275,6 +1392,7 @@ class StagewiseEM(BaseAggregator):
         self.max_steps = max_steps
         self.min_overlap = min_overlap
         self.bias_correction = bias_correction
+        self.split_merge = split_merge
         self.refine = refine
         self.refine_features = refine_features
         self.refine_alpha = refine_alpha
@@ -1297,7 +1415,7 @@ class StagewiseEM(BaseAggregator):
             partial_m_step=bool(self.partial_m_step), split=self.split, delta=self.delta,
             tol=self.tol, min_steps=self.min_steps, max_steps=self.max_steps,
             min_overlap=self.min_overlap, bias_correction=bool(self.bias_correction),
-            refine=bool(self.refine), refine_features=self.refine_features,
+            split_merge=bool(self.split_merge), refine=bool(self.refine), refine_features=self.refine_features,
             refine_alpha=self.refine_alpha, refine_max_iter=self.refine_max_iter,
             refine_tol=self.refine_tol, refine_folds=self.refine_folds,
             random_state=self.random_state, callback=self._progress() if self.verbose else None,

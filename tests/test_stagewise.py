@@ -18,7 +18,9 @@ from crowdmix.kernels.residual_mi_reference import pair_tables_ref, residual_mi_
 from crowdmix.stagewise import (
     StagewiseEM,
     _PairData,
+    _merge_components,
     binary_split_directions,
+    merge_candidates,
     residual_mutual_information,
     selection_scores,
     split_directions,
@@ -318,6 +320,68 @@ def test_columns_stay_distributions_and_refinement_never_decreases():
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
     np.testing.assert_allclose(est.proba_experts_.sum(axis=1), 1.0)
     assert res.history[-1].n_components == 3
+
+
+def test_merge_components_is_the_weighted_mixture():
+    rng = np.random.default_rng(3)
+    layout = FeatureLayout.uniform(4, 3)
+    probs = rng.dirichlet(np.ones(3), size=(4, 4)).transpose(0, 2, 1).reshape(12, 4)
+    lp, lw = np.log(probs), np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    mlp, mlw = _merge_components(lp, lw, 1, 3)
+    assert mlp.shape == (12, 3) and mlw.shape == (3,)
+    np.testing.assert_allclose(np.exp(mlw), [0.1, 0.6, 0.3])
+    np.testing.assert_allclose(np.exp(mlp[:, 1]), (0.2 * probs[:, 1] + 0.4 * probs[:, 3]) / 0.6)
+    np.testing.assert_allclose(mlp[:, [0, 2]], lp[:, [0, 2]])
+    np.testing.assert_allclose(np.exp(mlp).reshape(4, 3, 3).sum(axis=1), 1.0)
+    assert layout.n_codes == 12
+
+
+def test_merge_candidates_picks_the_least_likelihood_loss():
+    """Brute force over pairs in plain numpy; a split class (two twin components) is merged."""
+    rng = np.random.default_rng(4)
+    x, _ = planted(rng, n=300, m=6, experts=(0, 1, 2, 3, 4, 5), acc=0.9, k=3)
+    offsets, codes, layout = encode_matrix(x, [3] * 6)
+    col = np.full((6, 3, 3), 0.05)
+    for a in range(3):
+        col[:, a, a] = 0.9          # column of class a: value a with probability 0.9
+    base = np.log(col.reshape(18, 3))
+    lp = np.concatenate([base, base[:, [1]] + 0.0], axis=1)  # class 1 split into twins 1, 3
+    lw = np.log(np.array([1 / 3, 1 / 6, 1 / 3, 1 / 6]))
+    got = merge_candidates(offsets, codes, lp, lw, exclude=0)
+    best = max(
+        ((a, b) for a in (1, 2, 3) for b in (1, 2, 3) if a < b),
+        key=lambda ab: e_step_ref(offsets, codes, *_merge_components(lp, lw, *ab))[1].sum(),
+    )
+    assert got == best == (1, 3)
+    assert merge_candidates(offsets, codes, lp[:, :2], lw[:2], exclude=0) is None
+
+
+def test_split_merge_repairs_two_classes_left_in_one_component():
+    """Regression: K = 5, 10 one-coin experts and 10 noise workers (a cut of the K = 5
+    sparse-expert study's draw n_experts=10, repeat 0). The early splits, made with the first two
+    experts only, leave two classes in one component and split another in two; the paper's
+    stages can never undo it (expert-only error ~25%); the split-merge move repairs it."""
+    crowd = make_sparse_expert_crowd(n_tasks=1000, n_workers=100, n_experts=10, n_classes=5,
+                                     random_state=11_000)
+    experts = [w for w, t in zip(crowd.worker_ids, crowd.worker_types, strict=True) if t == "expert"]
+    noise = [w for w in crowd.worker_ids if w not in experts][:10]
+    df = crowd.answers
+    df = df[df["worker"].isin(experts + noise) & df["task"].isin(sorted(df["task"].unique())[:400])]
+    ans = as_answers(df)
+    truth = crowd.truth.loc[ans.tasks].to_numpy()
+
+    def experts_only_error(split_merge):
+        est = StagewiseEM(refine=False, split_merge=split_merge).fit(ans)
+        return np.mean(est.labels_experts_.to_numpy() != truth), est
+
+    err_paper, paper = experts_only_error(False)
+    err, est = experts_only_error(True)
+    assert err_paper > 0.15                                  # the failure mode is planted ...
+    assert paper.history_["merged"].isna().all()
+    assert err < 0.05                                        # ... and repaired
+    merged = est.history_[est.history_["merged"].notna()]
+    assert len(merged) >= 1 and merged["split"].all()
+    assert (est.history_["n_components"].iloc[4:] == 5).all()
 
 
 @pytest.mark.parametrize("partial", [False, True])
