@@ -164,12 +164,12 @@ def main(argv=None) -> pd.DataFrame:
         if "time_stepmix" in row and "time_crowdmix" in row:
             row["speedup_vs_stepmix"] = row["time_stepmix"] / row["time_crowdmix"]
         rows.append(row)
+        if args.out:  # written after every dataset, so a long run can be inspected or stopped
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows).set_index("dataset").to_csv(args.out)
     table = pd.DataFrame(rows).set_index("dataset")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.round(3).to_string())
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out)
     return table
 
 
