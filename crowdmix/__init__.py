@@ -6,7 +6,9 @@ from .benchmarking import run_benchmark
 from .dawid_skene import DawidSkene
 from .exceptions import ConvergenceWarning, InputError
 from .experts import residual_cmi, select_n_experts
+from .glad import GLAD
 from .kos import KOS
+from .mace import MACE
 from .majority_vote import MajorityVote
 from .mmsr import MMSR
 from .mutual_information import one_coin_skills, pairwise_mutual_information, rank_workers
@@ -16,7 +18,9 @@ from .wawa import Wawa, ZeroBasedSkill
 __version__ = "0.1.0"
 
 __all__ = [
+    "GLAD",
     "KOS",
+    "MACE",
     "MMSR",
     "ConvergenceWarning",
     "CrowdAnswers",
