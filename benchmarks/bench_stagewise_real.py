@@ -8,7 +8,8 @@ Usage::
    (majority-vote start) and of ``StagewiseEM`` variants: expert-only posteriors, the default
    (w-weighted pair selection, refinement E-step set chosen by held-out log-likelihood), the
    fixed refinement sets (all workers; experts plus informative workers), and "mass"-weighted
-   and unweighted pair selection.
+   and unweighted pair selection, and the default without the split-merge move (the paper's
+   stages, ``split_merge=False``).
 2. Runtime on every dataset as a ratio to ``DawidSkene()`` on the same data (the machine is
    shared; absolute times are not comparable).
 3. Cost of one stage (residual MI of all co-observed pairs + one expert-only EM step) as the
@@ -45,6 +46,7 @@ VARIANTS = {
     "mass-weighted stagewise + refine (auto)": dict(weighted="mass"),
     "mass-weighted stagewise + refine (informative)": dict(weighted="mass", refine_features="informative"),
     "unweighted stagewise + refine (auto)": dict(weighted=False),
+    "stagewise + refine (auto), paper's stages (split_merge=False)": dict(split_merge=False),
 }
 
 
