@@ -851,9 +851,11 @@ def stagewise_fit(
         def em_step(lp0, lw0, n_iter=2):
             step_m = m_step
             if partial_m_step:
-                def step_m(counts, resp_sum, _frozen=lp0.copy()):
+                frozen = lp0.copy()
+
+                def step_m(counts, resp_sum):
                     lp, lw = m_step(counts, resp_sum)
-                    return np.where(row_mask[:, None], lp, _frozen), lw
+                    return np.where(row_mask[:, None], lp, frozen), lw
 
             fit = run_em(
                 offsets, codes, n_codes, None, step_m, penalty, max_iter=n_iter, tol=0.0,

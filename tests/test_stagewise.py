@@ -17,8 +17,8 @@ from crowdmix.kernels.reference import e_step_ref, m_step_counts_ref
 from crowdmix.kernels.residual_mi_reference import pair_tables_ref, residual_mi_ref
 from crowdmix.stagewise import (
     StagewiseEM,
-    _PairData,
     _merge_components,
+    _PairData,
     binary_split_directions,
     merge_candidates,
     residual_mutual_information,
