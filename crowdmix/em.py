@@ -207,9 +207,11 @@ def run_em(
     history: list[float] = []
     converged = False
     resp = None
+    buffer = np.empty((n, len(log_weights)))  # posteriors, reused by every iteration
     for it in range(max_iter):
         lp_e = log_params if mask is None else log_params * mask[:, None]
-        resp, counts, ll = em_pass(offsets, codes, lp_e, log_weights, clamp, n_codes, n_chunks)
+        resp, counts, ll = em_pass(offsets, codes, lp_e, log_weights, clamp, n_codes, n_chunks,
+                                   out=buffer)
         objective = (ll + penalty(lp_e if mask is None else log_params[mask], log_weights)) / max(n, 1)
         history.append(objective)
         if callback is not None:

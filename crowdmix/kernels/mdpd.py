@@ -201,10 +201,9 @@ def _em_block(offsets, codes, log_params, log_weights, clamp, start, stop, resp,
 
 
 @njit(cache=True, parallel=True)
-def _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
+def _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks, resp):
     n = offsets.shape[0] - 1
     c = log_weights.shape[0]
-    resp = np.empty((n, c))
     parts = np.zeros((n_chunks, n_codes, c))
     ll_parts = np.zeros(n_chunks)
     size = (n + n_chunks - 1) // n_chunks
@@ -215,16 +214,15 @@ def _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, n
 
 
 @njit(cache=True)
-def _em_pass_serial(offsets, codes, log_params, log_weights, clamp, n_codes):
+def _em_pass_serial(offsets, codes, log_params, log_weights, clamp, n_codes, resp):
     n = offsets.shape[0] - 1
     c = log_weights.shape[0]
-    resp = np.empty((n, c))
     counts = np.zeros((n_codes, c))
     ll = _em_block(offsets, codes, log_params, log_weights, clamp, 0, n, resp, counts, np.empty(c))
     return resp, counts, ll
 
 
-def em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
+def em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks, out=None):
     """One pass over the data: E-step with the given parameters and the M-step statistics.
 
     Samples with ``clamp[s] >= 0`` have a known class: their posterior is the one-hot vector of
@@ -234,14 +232,21 @@ def em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks):
     own count table, and the tables are summed in chunk order (results do not depend on the
     thread schedule).
 
+    ``out``, a C-contiguous float64 array of shape (n, c), receives the posteriors instead of a
+    new array (EM reuses one buffer across iterations: no page faults on fresh memory).
+
     Returns
     -------
     resp : float64 array (n, c)
+        ``out`` when given.
     counts : float64 array (n_codes, c)
         Expected value counts under ``resp``.
     loglik : float
         Sum over samples of the (joint, for clamped samples) log-likelihood.
     """
+    n, c = offsets.shape[0] - 1, log_weights.shape[0]
+    resp = np.empty((n, c)) if out is None else out
     if n_chunks <= 1:
-        return _em_pass_serial(offsets, codes, log_params, log_weights, clamp, n_codes)
-    return _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks)
+        return _em_pass_serial(offsets, codes, log_params, log_weights, clamp, n_codes, resp)
+    return _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, n_chunks,
+                             resp)
