@@ -209,7 +209,12 @@ def test_serial_path_equals_parallel_kernel_with_one_chunk(data):
     n = len(offsets) - 1
     clamp = np.where(rng.random(n) < 0.2, rng.integers(0, log_weights.shape[0], size=n), -1)
     serial = em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, 1)
-    parallel = _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, 1)
+    buffer = np.full((n, log_weights.shape[0]), np.nan)
+    into = em_pass(offsets, codes, log_params, log_weights, clamp, n_codes, 1, out=buffer)
+    assert into[0] is buffer
+    np.testing.assert_array_equal(buffer, serial[0])
+    parallel = _em_pass_parallel(offsets, codes, log_params, log_weights, clamp, n_codes, 1,
+                                 np.empty((n, log_weights.shape[0])))
     np.testing.assert_array_equal(serial[0], parallel[0])
     np.testing.assert_array_equal(serial[1], parallel[1])
     assert serial[2] == parallel[2]
