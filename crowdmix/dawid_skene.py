@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 from .answers import CrowdAnswers
 from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
 from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_accuracy
-from .em import EMFit, dirichlet_penalty, normalize_weights, posterior, run_em
+from .em import EMFit, dirichlet_penalty, normalize_weights, posterior, progress_printer, run_em
 from .exceptions import ConvergenceWarning, InputError
 
 __all__ = ["DawidSkene", "majority_posteriors", "align_to_majority"]
@@ -240,19 +240,7 @@ class DawidSkene(BaseAggregator):
         return best, best_needs_align
 
     def _progress(self, run: int):
-        import sys
-        import time
-
-        start = time.perf_counter()
-
-        def report(iteration: int, objective: float) -> None:
-            print(
-                f"{type(self).__name__}: start {run + 1}, iteration {iteration}, "
-                f"log-likelihood per task {objective:.6f} ({time.perf_counter() - start:.1f} s)",
-                file=sys.stderr,
-            )
-
-        return report
+        return progress_printer(type(self).__name__, run, "task")
 
     # ------------------------------------------------------------------ API
     def fit(self, answers: Any, true_labels: Any = None) -> DawidSkene:

@@ -10,7 +10,6 @@ sample never underflow.
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from .em import (
     normalize_columns,
     normalize_weights,
     posterior,
+    progress_printer,
     run_em,
 )
 from .exceptions import ConvergenceWarning, InputError
@@ -400,16 +400,7 @@ class DiscreteMixture(ClusterMixin, BaseEstimator):
     def _progress(self, run: int) -> Callable[[int, float], None] | None:
         if self.verbose < 2:
             return None
-        start = time.perf_counter()
-
-        def report(iteration: int, objective: float) -> None:
-            print(
-                f"DiscreteMixture: run {run + 1}, iteration {iteration}, log-likelihood per "
-                f"sample {objective:.6f} ({time.perf_counter() - start:.2f} s)",
-                file=sys.stderr,
-            )
-
-        return report
+        return progress_printer("DiscreteMixture", run, "sample")
 
     def _initial_posteriors(self, data: EncodedMatrix) -> np.ndarray:
         arr = np.asarray(self.init, dtype=float)

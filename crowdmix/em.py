@@ -36,6 +36,7 @@ __all__ = [
     "normalize_weights",
     "dirichlet_penalty",
     "posterior",
+    "progress_printer",
 ]
 
 _LOG_FLOOR = -700.0  # log of a probability that is zero in floating point
@@ -118,6 +119,23 @@ def dirichlet_penalty(log_params: np.ndarray, log_weights: np.ndarray, smoothing
         return 0.0
     lp = log_params if rows is None else log_params[rows]
     return float(smoothing * (lp.sum() + log_weights.sum()))
+
+
+def progress_printer(name: str, run: int, unit: str = "task") -> Callable[[int, float], None]:
+    """A :func:`run_em` callback printing each iteration's objective and elapsed time to stderr."""
+    import sys
+    import time
+
+    start = time.perf_counter()
+
+    def report(iteration: int, objective: float) -> None:
+        print(
+            f"{name}: run {run + 1}, iteration {iteration}, log-likelihood per {unit} "
+            f"{objective:.6f} ({time.perf_counter() - start:.2f} s)",
+            file=sys.stderr,
+        )
+
+    return report
 
 
 MStep = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
