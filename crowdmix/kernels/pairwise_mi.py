@@ -88,6 +88,30 @@ def _table_mi(tab, j, ri, rj, row, col):
 
 
 @njit(cache=True, parallel=True)
+def _compact_pairs(count, cap, partner_buf, mi_buf, n_buf, bias_buf):
+    """Pack each worker's pair results (slots ``cap[i]:cap[i] + count[i]`` of the buffers) into
+    CSR arrays ``ptr, partner, mi, n, bias``."""
+    m = count.shape[0]
+    ptr = np.zeros(m + 1, dtype=np.int64)
+    for i in range(m):
+        ptr[i + 1] = ptr[i] + count[i]
+    total_pairs = ptr[m]
+    partner = np.empty(total_pairs, dtype=np.int64)
+    mi_out = np.empty(total_pairs)
+    n_out = np.empty(total_pairs)
+    bias_out = np.empty(total_pairs)
+    for i in prange(m):
+        src = cap[i]
+        dst = ptr[i]
+        for t in range(count[i]):
+            partner[dst + t] = partner_buf[src + t]
+            mi_out[dst + t] = mi_buf[src + t]
+            n_out[dst + t] = n_buf[src + t]
+            bias_out[dst + t] = bias_buf[src + t]
+    return ptr, partner, mi_out, n_out, bias_out
+
+
+@njit(cache=True, parallel=True)
 def pairwise_mi_csr(indptr, indices, data, start, feature_of_code, n_chunks):
     """Mutual information of every co-occurring feature pair, from a CSR co-occurrence matrix.
 
@@ -170,23 +194,7 @@ def pairwise_mi_csr(indptr, indices, data, start, feature_of_code, n_chunks):
                         tab[j, a, b] = 0.0
                 seen[j] = False
             count[i] = nt
-    ptr = np.zeros(m + 1, dtype=np.int64)
-    for i in range(m):
-        ptr[i + 1] = ptr[i] + count[i]
-    total_pairs = ptr[m]
-    partner = np.empty(total_pairs, dtype=np.int64)
-    mi_out = np.empty(total_pairs)
-    n_out = np.empty(total_pairs)
-    bias_out = np.empty(total_pairs)
-    for i in prange(m):
-        src = cap[i]
-        dst = ptr[i]
-        for t in range(count[i]):
-            partner[dst + t] = partner_buf[src + t]
-            mi_out[dst + t] = mi_buf[src + t]
-            n_out[dst + t] = n_buf[src + t]
-            bias_out[dst + t] = bias_buf[src + t]
-    return ptr, partner, mi_out, n_out, bias_out
+    return _compact_pairs(count, cap, partner_buf, mi_buf, n_buf, bias_buf)
 
 
 @njit(cache=True, parallel=True)
@@ -264,23 +272,7 @@ def pairwise_mi_answers(offsets, worker, label, task, by_worker_ptr, by_worker_r
                         tab[j, a, b] = 0.0
                 seen[j] = False
             count[i] = nt
-    ptr = np.zeros(m + 1, dtype=np.int64)
-    for i in range(m):
-        ptr[i + 1] = ptr[i] + count[i]
-    total_pairs = ptr[m]
-    partner = np.empty(total_pairs, dtype=np.int64)
-    mi_out = np.empty(total_pairs)
-    n_out = np.empty(total_pairs)
-    bias_out = np.empty(total_pairs)
-    for i in prange(m):
-        src = cap_ptr[i]
-        dst = ptr[i]
-        for t in range(count[i]):
-            partner[dst + t] = partner_buf[src + t]
-            mi_out[dst + t] = mi_buf[src + t]
-            n_out[dst + t] = n_buf[src + t]
-            bias_out[dst + t] = bias_buf[src + t]
-    return ptr, partner, mi_out, n_out, bias_out
+    return _compact_pairs(count, cap_ptr, partner_buf, mi_buf, n_buf, bias_buf)
 
 
 @njit(cache=True, parallel=True)
