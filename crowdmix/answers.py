@@ -28,7 +28,7 @@ import pandas as pd
 from .exceptions import InputError
 from .kernels.encoding import sort_by_task_worker
 
-__all__ = ["CrowdAnswers", "as_answers", "read_answers"]
+__all__ = ["CrowdAnswers", "as_answers", "encode_for_workers", "read_answers"]
 
 Duplicates = Literal["error", "first", "last"]
 _DUPLICATE_CHOICES = ("error", "first", "last")
@@ -434,17 +434,27 @@ class CrowdAnswers:
 
         Raises :class:`InputError` naming workers or labels that were not seen here.
         """
-        new = as_answers(data, classes=list(self.classes), **kwargs)
-        w = self.workers.get_indexer(new.workers)
-        if (w < 0).any():
-            unknown = list(new.workers[w < 0][:5])
-            raise InputError(
-                f"{int((w < 0).sum())} worker(s) not seen during fit, e.g. {unknown}; "
-                f"predict only uses known workers: drop their answers or refit"
-            )
-        return CrowdAnswers.from_codes(
-            new.task, w[new.worker], new.label, new.tasks, self.workers, self.classes
+        return encode_for_workers(data, self.workers, self.classes, **kwargs)
+
+
+def encode_for_workers(
+    data: Any, workers: pd.Index, classes: pd.Index, **kwargs: Any
+) -> CrowdAnswers:
+    """Encode new answers with a fitted model's worker and class encoders (tasks are new).
+
+    Used by ``predict`` of the aggregators: worker code ``i`` and class code ``k`` mean the same
+    as in the fit. Raises :class:`InputError` naming workers not seen in the fit (and, through
+    :func:`as_answers`, labels outside ``classes``).
+    """
+    new = as_answers(data, classes=list(classes), **kwargs)
+    w = pd.Index(workers).get_indexer(new.workers)
+    if (w < 0).any():
+        unknown = list(new.workers[w < 0][:5])
+        raise InputError(
+            f"{int((w < 0).sum())} worker(s) not seen during fit, e.g. {unknown}; "
+            f"predict only uses known workers: drop their answers or refit"
         )
+    return CrowdAnswers.from_codes(new.task, w[new.worker], new.label, new.tasks, workers, classes)
 
 
 def _class_index(classes: Sequence[Hashable]) -> pd.Index:

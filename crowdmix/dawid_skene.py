@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from .answers import CrowdAnswers
+from .answers import CrowdAnswers, encode_for_workers
 from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
 from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_accuracy
 from .em import EMFit, dirichlet_penalty, normalize_weights, posterior, progress_printer, run_em
@@ -314,11 +314,7 @@ class DawidSkene(BaseAggregator):
 
     def _posterior_new(self, answers: Any) -> tuple[CrowdAnswers, np.ndarray]:
         self._check_fitted()
-        ref = CrowdAnswers(
-            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
-            np.zeros(1, np.int64), pd.Index([]), self.workers_, self.classes_,
-        )
-        new = ref.encode_like(answers)
+        new = encode_for_workers(answers, self.workers_, self.classes_)
         if getattr(self, "experts_", None) is not None:  # as in fit: expert-only E-step where possible
             from .experts import expert_posterior
 

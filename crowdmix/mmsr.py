@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from .answers import CrowdAnswers
+from .answers import CrowdAnswers, encode_for_workers
 from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
 from .exceptions import InputError
 from .kernels.mmsr import mmsr_iterate
@@ -272,10 +272,6 @@ class MMSR(BaseAggregator):
     def predict(self, answers: Any) -> pd.Series:
         """Weighted vote on new tasks with the fitted weights (workers seen during ``fit``)."""
         self._check_fitted()
-        ref = CrowdAnswers(
-            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
-            np.zeros(1, np.int64), pd.Index([]), self.workers_, self.classes_,
-        )
-        new = ref.encode_like(answers)
+        new = encode_for_workers(answers, self.workers_, self.classes_)
         scores = weighted_vote(new, self.weights_.to_numpy())
         return labels_series(new.tasks, new.classes, np.argmax(scores, axis=1))

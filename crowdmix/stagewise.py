@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .answers import CrowdAnswers
+from .answers import CrowdAnswers, encode_for_workers
 from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
 from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_accuracy
 from .dawid_skene import align_to_majority
@@ -1558,11 +1558,7 @@ class StagewiseEM(BaseAggregator):
                 raise InputError("the layout differs from the one used in fit")
             _check_encoded(offsets, codes, layout)
             return None, self._final_posterior(offsets, codes)
-        ref = CrowdAnswers(
-            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
-            np.zeros(1, np.int64), pd.Index([]), self.workers_, self.classes_,
-        )
-        new = ref.encode_like(data)
+        new = encode_for_workers(data, self.workers_, self.classes_)
         return new, self._final_posterior(new.offsets, new.value_codes)
 
     def _final_posterior(self, offsets: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .answers import CrowdAnswers
+from .answers import CrowdAnswers, encode_for_workers
 from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
 from .exceptions import InputError
 from .majority_vote import break_ties
@@ -135,11 +135,7 @@ class _SkillVote(BaseAggregator):
 
     def _vote_new(self, answers: Any) -> tuple[CrowdAnswers, np.ndarray, np.ndarray]:
         self._check_fitted()
-        ref = CrowdAnswers(
-            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
-            np.zeros(1, np.int64), pd.Index([]), self.workers_, self.classes_,
-        )
-        new = ref.encode_like(answers)
+        new = encode_for_workers(answers, self.workers_, self.classes_)
         rng = self._check_tie_break()
         shares, codes = _vote(
             new, self.skills_.to_numpy(dtype=float), np.full(new.n_tasks, -1), self.tie_break, rng
