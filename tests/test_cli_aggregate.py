@@ -33,7 +33,7 @@ def test_aggregate_example_with_workers_report(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
 
 
-@pytest.mark.parametrize("method", ["mv", "ds", "one-coin", "diagonal"])
+@pytest.mark.parametrize("method", ["mv", "ds", "one-coin", "diagonal", "stagewise"])
 def test_every_method_runs(tmp_path, method):
     out = tmp_path / "o.csv"
     assert run("aggregate", EXAMPLE, "-o", out, "--method", method) == 0

@@ -59,7 +59,7 @@ def parse_experts(value: str) -> Any:
 
 
 def _weighted(module: str, cls_name: str) -> Callable[[argparse.Namespace], Any]:
-    """Factory for Wawa, ZeroBasedSkill, KOS, MMSR: passes the options the estimator accepts
+    """Factory for the other aggregators: passes the options the estimator accepts
     (``--seed``, default 0 so that runs repeat; ``--max-iter``; ``--tol``)."""
 
     def make(args: argparse.Namespace) -> Any:
@@ -92,6 +92,7 @@ METHODS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "mmsr": _weighted("mmsr", "MMSR"),
     "glad": _weighted("glad", "GLAD"),
     "mace": _weighted("mace", "MACE"),
+    "stagewise": _weighted("stagewise", "StagewiseEM"),
 }
 
 
