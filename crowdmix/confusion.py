@@ -20,7 +20,13 @@ import pandas as pd
 
 from .exceptions import InputError
 
-__all__ = ["CONFUSION_MODELS", "confusion_m_step", "confusion_frame", "worker_accuracy"]
+__all__ = [
+    "CONFUSION_MODELS",
+    "confusion_m_step",
+    "confusion_frame",
+    "worker_accuracy",
+    "worker_summary",
+]
 
 CONFUSION_MODELS = ("full", "diagonal", "one_coin")
 
@@ -82,3 +88,20 @@ def confusion_frame(confusions: np.ndarray, workers: pd.Index, classes: pd.Index
     index = pd.MultiIndex.from_product([workers, classes], names=["worker", "answer"])
     cols = pd.Index(classes, name="true_class")
     return pd.DataFrame(confusions.reshape(m * k, k), index=index, columns=cols)
+
+
+def worker_summary(
+    confusions: np.ndarray, class_prior: np.ndarray, n_answers: np.ndarray,
+    workers: pd.Index, classes: pd.Index,
+) -> pd.DataFrame:
+    """Per-worker reliability table: ``n_answers``, ``accuracy`` (``sum_k w_k C_i[k, k]``),
+    ``balanced_accuracy`` (mean of the diagonal) and ``recall_<class>`` (``C_i[k, k]``)."""
+    k = confusions.shape[1]
+    summary = {
+        "n_answers": n_answers,
+        "accuracy": worker_accuracy(confusions, class_prior),
+        "balanced_accuracy": np.einsum("ikk->i", confusions) / k,
+    }
+    for c, name in enumerate(classes):
+        summary[f"recall_{name}"] = confusions[:, c, c]
+    return pd.DataFrame(summary, index=pd.Index(workers, name="worker"))

@@ -11,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .answers import CrowdAnswers, encode_for_workers
 from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
-from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_accuracy
+from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_summary
 from .em import EMFit, dirichlet_penalty, normalize_weights, posterior, progress_printer, run_em
 from .exceptions import ConvergenceWarning, InputError
 
@@ -298,16 +298,10 @@ class DawidSkene(BaseAggregator):
         self.confusion_array_ = conf
         self.confusion_ = confusion_frame(conf, ans.workers, ans.classes)
         self.workers_ = pd.Index(ans.workers, name="worker")
-        acc = worker_accuracy(conf, prior)
-        self.skills_ = pd.Series(acc, index=self.workers_, name="skill")
-        summary = {
-            "n_answers": ans.answers_per_worker,
-            "accuracy": acc,
-            "balanced_accuracy": np.einsum("ikk->i", conf) / k,
-        }
-        for c, name in enumerate(ans.classes):
-            summary[f"recall_{name}"] = conf[:, c, c]
-        self.worker_summary_ = pd.DataFrame(summary, index=self.workers_)
+        self.worker_summary_ = worker_summary(
+            conf, prior, ans.answers_per_worker, self.workers_, ans.classes
+        )
+        self.skills_ = self.worker_summary_["accuracy"].rename("skill")
         self.log_likelihood_ = fit.history
         self.n_iter_ = fit.n_iter
         self.converged_ = fit.converged

@@ -69,7 +69,7 @@ import pandas as pd
 
 from .answers import CrowdAnswers, encode_for_workers
 from .base import BaseAggregator, clamp_codes, labels_series, proba_frame
-from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_accuracy
+from .confusion import check_confusion, confusion_frame, confusion_m_step, worker_summary
 from .dawid_skene import align_to_majority
 from .em import (
     FeatureLayout,
@@ -1327,7 +1327,7 @@ class StagewiseEM(BaseAggregator):
         One row per stage: the pair (worker IDs / features), component, new experts, whether
         the component was split, number of components, residual MI, score, log-likelihood.
     class_prior_ : Series (crowd) or ndarray
-    confusion_, confusion_array_, skills_ : crowd only, as in :class:`crowdmix.DawidSkene`.
+    confusion_, confusion_array_, skills_, worker_summary_ : crowd only, as in :class:`crowdmix.DawidSkene`.
     log_params_, log_weights_ : ndarray
         Final parameters (``log C_i(a|k)`` rows in layout order, ``log w_k``).
     log_likelihood_ : ndarray
@@ -1525,7 +1525,10 @@ class StagewiseEM(BaseAggregator):
         self.class_prior_ = pd.Series(prior, index=self.classes_, name="prior")
         self.confusion_array_ = conf
         self.confusion_ = confusion_frame(conf, ans.workers, ans.classes)
-        self.skills_ = pd.Series(worker_accuracy(conf, prior), index=self.workers_, name="skill")
+        self.worker_summary_ = worker_summary(
+            conf, prior, ans.answers_per_worker, self.workers_, ans.classes
+        )
+        self.skills_ = self.worker_summary_["accuracy"].rename("skill")
 
     def _fit_general(self, offsets, codes, layout: FeatureLayout, options: dict) -> StagewiseEM:
         c = self.n_components

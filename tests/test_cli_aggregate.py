@@ -103,3 +103,12 @@ def test_console_script_progress_and_exit_code(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "crowdmix", "aggregate", str(tmp_path / "none.csv"),
                            "-o", str(out)], capture_output=True, text=True)
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+@pytest.mark.parametrize("method", ["ds", "stagewise"])
+def test_worker_report_of_confusion_models(tmp_path, method):
+    out, workers = tmp_path / "o.csv", tmp_path / "w.csv"
+    assert run("aggregate", EXAMPLE, "-o", out, "--method", method, "--workers", workers) == 0
+    report = pd.read_csv(workers)
+    assert {"accuracy", "balanced_accuracy", "recall_cat", "recall_dog", "recall_fox"} <= set(report.columns)
+    assert report["accuracy"].between(0, 1).all()
