@@ -87,6 +87,25 @@ def _table_mi(tab, j, ri, rj, row, col):
     return mi, total, bias
 
 
+@njit(cache=True, inline="always")
+def _flush_tables(tab, touched, nt, seen, ri, sizes, row, col, base, partner_buf, mi_buf, n_buf,
+                  bias_buf):
+    """Store the MI of feature ``i`` (alphabet ``ri``) with each touched partner ``j`` in slots
+    ``base + t`` of the buffers, and clear those joint tables for the next feature."""
+    for t in range(nt):
+        j = touched[t]
+        rj = sizes[j]
+        mi, total, bias = _table_mi(tab, j, ri, rj, row, col)
+        partner_buf[base + t] = j
+        mi_buf[base + t] = mi
+        n_buf[base + t] = total
+        bias_buf[base + t] = bias
+        for a in range(ri):
+            for b in range(rj):
+                tab[j, a, b] = 0.0
+        seen[j] = False
+
+
 @njit(cache=True, parallel=True)
 def _compact_pairs(count, cap, partner_buf, mi_buf, n_buf, bias_buf):
     """Pack each worker's pair results (slots ``cap[i]:cap[i] + count[i]`` of the buffers) into
@@ -149,6 +168,7 @@ def pairwise_mi_csr(indptr, indices, data, start, feature_of_code, n_chunks):
     for i in range(m + 1):
         cap[i] = indptr[start[i]]
     nnz = cap[m]
+    sizes = start[1:] - start[:-1]
     partner_buf = np.empty(nnz, dtype=np.int64)
     mi_buf = np.empty(nnz)
     n_buf = np.empty(nnz)
@@ -179,20 +199,8 @@ def pairwise_mi_csr(indptr, indices, data, start, feature_of_code, n_chunks):
                         touched[nt] = j
                         nt += 1
                     tab[j, a, c - start[j]] += data[p]
-            base = cap[i]
-            ri = start[i + 1] - start[i]
-            for t in range(nt):
-                j = touched[t]
-                rj = start[j + 1] - start[j]
-                mi, total, bias = _table_mi(tab, j, ri, rj, row, col)
-                partner_buf[base + t] = j
-                mi_buf[base + t] = mi
-                n_buf[base + t] = total
-                bias_buf[base + t] = bias
-                for a in range(ri):
-                    for b in range(rj):
-                        tab[j, a, b] = 0.0
-                seen[j] = False
+            _flush_tables(tab, touched, nt, seen, start[i + 1] - start[i], sizes, row, col,
+                          cap[i], partner_buf, mi_buf, n_buf, bias_buf)
             count[i] = nt
     return _compact_pairs(count, cap, partner_buf, mi_buf, n_buf, bias_buf)
 
@@ -227,6 +235,7 @@ def pairwise_mi_answers(offsets, worker, label, task, by_worker_ptr, by_worker_r
     """
     m = n_workers
     k = n_classes
+    sizes = np.full(m, k, dtype=np.int64)
     total_cap = cap_ptr[m]
     partner_buf = np.empty(total_cap, dtype=np.int64)
     mi_buf = np.empty(total_cap)
@@ -259,18 +268,8 @@ def pairwise_mi_answers(offsets, worker, label, task, by_worker_ptr, by_worker_r
                         touched[nt] = j
                         nt += 1
                     tab[j, a, label[q]] += ws
-            base = cap_ptr[i]
-            for t in range(nt):
-                j = touched[t]
-                mi, total, bias = _table_mi(tab, j, k, k, row, col)
-                partner_buf[base + t] = j
-                mi_buf[base + t] = mi
-                n_buf[base + t] = total
-                bias_buf[base + t] = bias
-                for a in range(k):
-                    for b in range(k):
-                        tab[j, a, b] = 0.0
-                seen[j] = False
+            _flush_tables(tab, touched, nt, seen, k, sizes, row, col, cap_ptr[i],
+                          partner_buf, mi_buf, n_buf, bias_buf)
             count[i] = nt
     return _compact_pairs(count, cap_ptr, partner_buf, mi_buf, n_buf, bias_buf)
 
